@@ -1,0 +1,1 @@
+"""Bundled model files (installed as ``smartframe.models``); see PROVENANCE.md and SHA256SUMS."""

@@ -1,0 +1,41 @@
+"""Analysis: what the picture contains, computed once per source on a small copy.
+
+The result, :class:`Analysis`, serves every target size framed from the same source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .faces import Face
+
+__all__ = ["Analysis", "Face"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the planner needs to know about a source.
+
+    ``importance`` is a non-negative float32 map indexed ``[row, col]`` on the analysis grid
+    (a small copy of the upright source), or None when no strategy needs it.
+    ``grid_scale`` maps source pixels to that grid: ``col = x_source * grid_scale[0]``.
+    ``faces`` are in source pixels after EXIF orientation.
+    """
+
+    importance: np.ndarray | None
+    grid_scale: tuple[float, float]
+    faces: tuple[Face, ...] = ()
+
+
+def analyse(loaded, *, importance: bool, faces: bool, min_face_score: float = 0.5) -> Analysis:
+    """Analyse a loaded image: faces (source pixels) and the importance map (small grid)."""
+    from .faces import detect_source_faces
+
+    found = detect_source_faces(loaded, min_score=min_face_score) if faces else ()
+    if not importance:
+        return Analysis(importance=None, grid_scale=(1.0, 1.0), faces=found)
+    from .saliency import importance_analysis
+
+    return importance_analysis(loaded, faces=found)

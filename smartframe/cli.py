@@ -1,0 +1,280 @@
+"""The ``smartframe`` command: thin. Arguments in, library calls, exit codes out.
+
+Each :class:`~smartframe.errors.SmartframeError` kind maps to its exit code (see
+``smartframe.errors``) and prints one line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .check import check as run_check
+from .encode import format_from_path, normalise_format
+from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
+from .options import AlphaPolicy, FacePolicy, Fit, FrameOptions, Limits, PadPosition, Strategy
+from .pipeline import FrameResult, frame_sizes
+from .targets import presets
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    """Maps errors to one stderr line and an exit code, for every subcommand."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SmartframeError as error:
+            _fail(ctx, f"{error.kind} error: {error}", error.exit_code)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as error:  # a bug: report it on one line, the traceback on --debug
+            _fail(ctx, f"internal error: {type(error).__name__}: {error} "
+                       "(run with --debug for the traceback)", EXIT_INTERNAL)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    if ctx.meta.get("smartframe.debug"):
+        traceback.print_exc()
+    click.echo(f"smartframe: {message}", err=True)
+    ctx.exit(code)
+
+
+def _debug_option(function):
+    def remember(ctx: click.Context, _param, value: bool) -> None:
+        if value:
+            ctx.meta["smartframe.debug"] = True
+
+    return click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+                        callback=remember, help="Print the traceback of an error.")(function)
+
+
+def _choice(enum_cls) -> click.Choice:
+    return click.Choice([m.value for m in enum_cls], case_sensitive=False)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="smartframe")
+@_debug_option
+def main() -> None:
+    """Frame any image to exactly the size a consumer demands, and check it before upload.
+
+    Exit codes: 0 ok; 1 check found violations (or a batch had failures); 2 bad usage;
+    3 unreadable input; 4 constraint that cannot be met; 5 model problem; 6 timeout;
+    70 internal error; 130 interrupted.
+    """
+
+
+def _frame_options(function):
+    """The options shared by ``frame`` and ``batch`` (they build a FrameOptions)."""
+    decorators = [
+        click.option("--fit", type=_choice(Fit), default="cover", show_default=True,
+                     help="cover: crop to fill; pad: letterbox; stretch: distort to fill."),
+        click.option("--strategy", type=_choice(Strategy), default=None,
+                     help="Where a cover window goes [default: smart, or focus with --focus]."),
+        click.option("--focus", metavar="X,Y", default=None,
+                     help="Focus point as fractions of the image, e.g. 0.3,0.4."),
+        click.option("--background", metavar="COLOUR|blur", default="black", show_default=True,
+                     help="Pad background: a colour (name, #rrggbb, r,g,b) or 'blur'."),
+        click.option("--pad-position", type=_choice(PadPosition), default="centre", show_default=True),
+        click.option("--crop-bounds", metavar="L,T,R,B", default=None,
+                     help="Frame only this region: fractions left,top,right,bottom."),
+        click.option("--faces", "face_policy", type=_choice(FacePolicy), default="keep", show_default=True,
+                     help="What to do about identifiable faces."),
+        click.option("--min-face-px", type=float, default=24.0, show_default=True,
+                     help="Smallest identifiable face, in output pixels."),
+        click.option("--min-face-score", type=float, default=0.5, show_default=True),
+        click.option("--alpha", type=_choice(AlphaPolicy), default="flatten", show_default=True,
+                     help="Flatten transparency, or keep it (PNG/WebP output)."),
+        click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
+        click.option("--max-pixels", type=int, default=Limits().max_pixels, show_default=True,
+                     help="Refuse inputs that declare more pixels."),
+        click.option("--max-file-bytes", type=int, default=Limits().max_file_bytes, show_default=True),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def _build_options(values: dict) -> FrameOptions:
+    return FrameOptions(
+        fit=values["fit"], strategy=values["strategy"], focus=values["focus"],
+        background=values["background"], pad_position=values["pad_position"],
+        crop_bounds=values["crop_bounds"], faces=values["face_policy"],
+        min_face_px=values["min_face_px"], min_face_score=values["min_face_score"],
+        alpha=values["alpha"], alpha_background=values["alpha_background"],
+        limits=Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"]),
+    )
+
+
+def _sizes(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@main.command("frame")
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--size", "-s", required=True,
+              help="WxH, a preset (sora-2), or preset:WxH; several separated by commas.")
+@click.option("--out", "-o", "output", required=True,
+              help="Output file (.jpg/.png/.webp). With several sizes use {size} in the name, "
+                   "or give a folder.")
+@_frame_options
+@click.option("--format", "out_format", default=None,
+              help="Output format when --out is a folder [default: the target's first format].")
+@click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
+@click.option("--max-bytes", type=int, default=None, help="Byte limit [default: the target's].")
+@click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the plan(s) as JSON.")
+@_debug_option
+def frame_command(input: Path, size: str, output: str, out_format: str | None, quality: int | None,
+                  max_bytes: int | None, keep_metadata: bool, report: Path | None, **values) -> None:
+    """Frame INPUT to exactly SIZE and write it to --out."""
+    options = _build_options(values)
+    sizes = _sizes(size)
+    _check_output(output, len(sizes))  # before any work, so a usage error costs nothing
+    results = frame_sizes(input, sizes, options=options)
+    reports = []
+    for result in results:
+        path = _output_path(output, input, result, out_format)
+        encode_options = {"quality": quality, "metadata": "keep" if keep_metadata else "strip"}
+        if max_bytes is not None:
+            encode_options["max_bytes"] = max_bytes
+        encoded = result.save(path, **encode_options)
+        for warning in result.warnings:
+            click.echo(f"smartframe: warning: {input}: {warning}", err=True)
+        entry = result.report()
+        entry["output"] = {"path": str(path), "format": encoded.format, "bytes": len(encoded),
+                           "quality": encoded.quality}
+        reports.append(entry)
+        click.echo(f"{path}  {result.output_size}  crop {_box_text(result.crop_box)}  "
+                   f"{result.strategy or result.fit}  {len(encoded)} bytes")
+    if report is not None:
+        report.write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
+
+
+def _box_text(box) -> str:
+    return "(" + ", ".join(f"{v:.1f}" for v in box) + ")"
+
+
+def _is_pattern(output: str) -> bool:
+    return "{size}" in output or "{stem}" in output
+
+
+def _is_folder(output: str) -> bool:
+    return os.path.isdir(output) or output.endswith(("/", os.sep))
+
+
+def _check_output(output: str, count: int) -> None:
+    if _is_pattern(output) or _is_folder(output):
+        return
+    if count > 1:
+        raise click.UsageError("several sizes need --out with {size} in the name, or a folder")
+    format_from_path(output)  # a clear error for an unknown extension
+
+
+def _output_path(output: str, input: Path, result: FrameResult, out_format: str | None) -> Path:
+    size = str(result.output_size)
+    if _is_pattern(output):
+        return Path(output.replace("{size}", size).replace("{stem}", input.stem))
+    if _is_folder(output):
+        os.makedirs(output, exist_ok=True)
+        fmt = normalise_format(out_format) if out_format else result.target.formats[0]
+        ext = "jpg" if fmt == "jpeg" else fmt
+        return Path(output) / f"{input.stem}-{size}.{ext}"
+    return Path(output)
+
+
+@main.command("check")
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-faces", is_flag=True, help="Skip face detection.")
+@click.option("--min-face-px", type=float, default=24.0, show_default=True,
+              help="Smallest identifiable face, in pixels of the target size.")
+@click.option("--min-face-score", type=float, default=0.5, show_default=True)
+@_debug_option
+def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
+                  min_face_score: float) -> None:
+    """Check INPUT against the rules of SIZE. Exit 0 when it passes, 1 when it does not."""
+    report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
+                       min_face_score=min_face_score)
+    if as_json:
+        data = report.to_dict()
+        click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],
+                               "faces": data["faces"], **{k: v for k, v in data.items()
+                                                         if k not in ("ok", "violations", "faces")}}))
+    else:
+        status = "ok" if report.ok else "FAIL"
+        click.echo(f"{input}: {status} for {report.target.name}")
+        for violation in report.violations:
+            click.echo(f"  {violation.rule}: {violation.message}")
+        for warning in report.warnings:
+            click.echo(f"  warning: {warning}")
+        if report.faces and not any(v.rule == "faces" for v in report.violations):
+            click.echo(f"  note: {len(report.faces)} identifiable face(s) found")
+    sys.exit(0 if report.ok else EXIT_FAILED)
+
+
+@main.command("presets")
+@click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
+@_debug_option
+def presets_command(as_json: bool) -> None:
+    """List the presets: their sizes and rules."""
+    table = presets()
+    if as_json:
+        click.echo(json.dumps([{
+            "name": p.name, "provider": p.provider, "sizes": [str(s) for s in p.sizes],
+            "formats": list(p.formats), "max_bytes": p.max_bytes, "refuses_faces": p.refuses_faces,
+            "model": p.model, "defaults": list(p.defaults), "deprecated": p.deprecated,
+            "notes": p.notes, "sources": list(p.sources)} for p in table.values()], indent=2))
+        return
+    for preset in table.values():
+        limit = f"{preset.max_bytes} bytes" if preset.max_bytes else "no byte limit"
+        faces = "refuses faces" if preset.refuses_faces else "faces allowed"
+        click.echo(f"{preset.name:20s} {preset.provider:8s} {', '.join(str(s) for s in preset.sizes)}")
+        click.echo(f"{'':20s} {'':8s} {'/'.join(preset.formats)}; {limit}; {faces}")
+        if preset.deprecated:
+            click.echo(f"{'':20s} {'':8s} deprecated: {preset.deprecated}")
+
+
+@main.command("demo")
+@click.option("--out", "-o", "output", default="smartframe-demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the outputs.")
+@_debug_option
+def demo_command(output: Path) -> None:
+    """Make a test scene, frame it for every preset size, and check every output."""
+    from .scenes import landscape_with_subject
+
+    output.mkdir(parents=True, exist_ok=True)
+    scene, subject = landscape_with_subject(2400, 1600, subject_x=0.22, subject_y=0.5)
+    source = output / "scene.png"
+    from PIL import Image
+
+    Image.fromarray(scene).save(source)
+    click.echo(f"scene {scene.shape[1]}x{scene.shape[0]}, subject at {_box_text(subject)} -> {source}")
+    failures = 0
+    for preset in presets().values():
+        results = frame_sizes(source, [f"{preset.name}:{s}" for s in preset.sizes])
+        for result in results:
+            ext = "jpg" if result.target.formats[0] == "jpeg" else result.target.formats[0]
+            path = output / f"{preset.name}-{result.output_size}.{ext}"
+            encoded = result.save(path)
+            report = run_check(path, result.target.name)
+            failures += not report.ok
+            kept = "subject kept" if result.plan.crop_box.contains(subject) else "subject cut"
+            click.echo(f"{result.target.name:28s} {encoded.format:5s} {len(encoded):8d} B  "
+                       f"crop {_box_text(result.crop_box):32s} {kept:13s} "
+                       f"check {'ok' if report.ok else 'FAIL'}")
+    if failures:
+        click.echo(f"{failures} output(s) failed their check", err=True)
+        sys.exit(EXIT_FAILED)

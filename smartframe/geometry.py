@@ -1,0 +1,198 @@
+"""Sizes, boxes and aspect arithmetic. Pure functions, no pixels.
+
+Conventions used everywhere in smartframe:
+
+* Sizes are ``(width, height)`` in pixels.
+* Boxes are ``(x0, y0, x1, y1)``: x is the column, y the row, the origin is the top-left
+  corner of the top-left pixel, ``x1``/``y1`` are exclusive. Coordinates may be fractional
+  (a cover window of an exact aspect ratio rarely falls on whole pixels).
+* Unless a docstring says otherwise, boxes are in *source pixels after EXIF orientation*:
+  the frame of the upright, full-resolution input image.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import NamedTuple
+
+from .errors import OptionError
+
+__all__ = [
+    "Size",
+    "Box",
+    "parse_size",
+    "cover_window_size",
+    "contain_size",
+    "place_window",
+    "snap_to_grid",
+]
+
+
+class Size(NamedTuple):
+    """A size in whole pixels, ``(width, height)``."""
+
+    width: int
+    height: int
+
+    @property
+    def aspect(self) -> float:
+        """Width divided by height."""
+        return self.width / self.height
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+class Box(NamedTuple):
+    """A rectangle ``(x0, y0, x1, y1)``; x1/y1 exclusive; see the module docstring for the frame."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return ((self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2)
+
+    @classmethod
+    def from_size(cls, size: tuple[float, float]) -> Box:
+        """The box covering a whole image of ``size``."""
+        return cls(0.0, 0.0, float(size[0]), float(size[1]))
+
+    def scaled(self, sx: float, sy: float) -> Box:
+        """This box with x multiplied by ``sx`` and y by ``sy`` (a change of pixel grid)."""
+        return Box(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
+
+    def intersection(self, other: Box) -> Box:
+        """The overlap of two boxes; its area is 0 when they do not overlap."""
+        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
+        x1, y1 = min(self.x1, other.x1), min(self.y1, other.y1)
+        return Box(x0, y0, max(x0, x1), max(y0, y1))
+
+    def contains(self, other: Box, tolerance: float = 1e-6) -> bool:
+        """True when ``other`` lies inside this box (within ``tolerance`` pixels)."""
+        return (
+            other.x0 >= self.x0 - tolerance
+            and other.y0 >= self.y0 - tolerance
+            and other.x1 <= self.x1 + tolerance
+            and other.y1 <= self.y1 + tolerance
+        )
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union, 0..1."""
+        inter = self.intersection(other).area
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def rounded(self, ndigits: int = 3) -> list[float]:
+        """The four coordinates as a list, rounded for reports."""
+        return [round(float(v), ndigits) for v in self]
+
+
+_SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX:×]\s*(\d+)\s*$")
+
+# A sanity bound on requested output sizes, far above any provider's: 16384 px is the largest
+# side common encoders (WebP, many GPUs) accept, and it keeps a typo from allocating gigabytes.
+MAX_OUTPUT_SIDE = 16384
+
+
+def parse_size(value: object, *, field: str = "size") -> Size:
+    """Read an output size from ``"WxH"``, ``"W:H"``, ``(w, h)`` or a :class:`Size`.
+
+    Raises :class:`OptionError` naming ``field`` when the value is not a size of positive
+    whole pixels no larger than 16384 on a side.
+
+    >>> parse_size("1280x720")
+    Size(width=1280, height=720)
+    >>> parse_size((720, 1280))
+    Size(width=720, height=1280)
+    """
+    width = height = None
+    if isinstance(value, str):
+        match = _SIZE_PATTERN.match(value)
+        if match:
+            width, height = int(match.group(1)), int(match.group(2))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        w, h = value
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (w, h)):
+            width, height = int(w), int(h)
+    if width is None or height is None:
+        raise OptionError(field, value, 'a size like "1280x720" or (1280, 720), or a preset name')
+    if not (1 <= width <= MAX_OUTPUT_SIDE and 1 <= height <= MAX_OUTPUT_SIDE):
+        raise OptionError(field, value, f"width and height must be 1..{MAX_OUTPUT_SIDE} pixels")
+    return Size(width, height)
+
+
+def cover_window_size(region: Box, target: Size) -> tuple[float, float]:
+    """The largest window of ``target``'s aspect ratio that fits inside ``region``.
+
+    Returns ``(width, height)`` in the region's units. The window spans the region fully
+    along one axis (the "fixed" axis) and is free to move along the other.
+    """
+    scale = min(region.width / target.width, region.height / target.height)
+    width, height = target.width * scale, target.height * scale
+    # The spanning side must be exactly the region's side, not 1e-13 off it.
+    if math.isclose(width, region.width, rel_tol=1e-12):
+        width = region.width
+    if math.isclose(height, region.height, rel_tol=1e-12):
+        height = region.height
+    return width, height
+
+
+def contain_size(region: Box, target: Size) -> Size:
+    """The size, in whole output pixels, of ``region`` scaled to fit inside ``target``.
+
+    Used by ``fit="pad"``: the content keeps its aspect ratio (within half an output pixel of
+    rounding) and at least one side equals the target's.
+    """
+    scale = min(target.width / region.width, target.height / region.height)
+    width = min(target.width, max(1, round(region.width * scale)))
+    height = min(target.height, max(1, round(region.height * scale)))
+    return Size(width, height)
+
+
+def place_window(
+    region: Box, window: tuple[float, float], centre: tuple[float, float]
+) -> Box:
+    """Put a ``window`` (width, height) so that its centre is as close to ``centre`` as the
+    ``region`` allows. All in the same pixel frame; the window must fit in the region."""
+    width, height = window
+    x0 = min(max(centre[0] - width / 2, region.x0), region.x1 - width)
+    y0 = min(max(centre[1] - height / 2, region.y0), region.y1 - height)
+    return Box(x0, y0, x0 + width, y0 + height)
+
+
+def snap_to_grid(box: Box, grid_scale: tuple[float, float], bounds: Size) -> Box:
+    """Move ``box`` onto whole pixels of a grid and return it in that grid's pixels.
+
+    ``grid_scale`` is (grid pixels per box unit) along x and y; ``bounds`` is the grid's
+    size. The snapped box keeps its centre within half a grid pixel and its size within one
+    grid pixel (a full-span side stays full), and stays inside ``bounds``. Used when an
+    image is shrunk so that the resampler can read whole pixels; the aspect error this adds
+    is at most half a pixel over the output's side.
+    """
+    sx, sy = grid_scale
+    gx0, gy0, gx1, gy1 = box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy
+    width = min(bounds.width, max(1, round(gx1 - gx0)))
+    height = min(bounds.height, max(1, round(gy1 - gy0)))
+    x0 = min(max(round((gx0 + gx1 - width) / 2), 0), bounds.width - width)
+    y0 = min(max(round((gy0 + gy1 - height) / 2), 0), bounds.height - height)
+    return Box(float(x0), float(y0), float(x0 + width), float(y0 + height))

@@ -1,0 +1,293 @@
+"""Options: frozen, keyword-only, validated when built.
+
+A bad value raises :class:`~smartframe.errors.OptionError` naming the field, the value and
+what is allowed; nothing is clamped or replaced silently. Enum-valued options accept the
+enum member or its string value (``fit="pad"`` or ``fit=Fit.PAD``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Union
+
+from PIL import ImageColor
+
+from .errors import OptionError
+from .geometry import Box
+
+__all__ = [
+    "Fit",
+    "Strategy",
+    "FacePolicy",
+    "PadPosition",
+    "AlphaPolicy",
+    "Colour",
+    "CropBounds",
+    "Limits",
+    "FrameOptions",
+    "parse_colour",
+    "parse_fraction_pair",
+]
+
+
+class _Choice(str, Enum):
+    """A string enum whose values are what users type."""
+
+    @classmethod
+    def coerce(cls, value: object, field: str):
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for member in cls:
+                if member.value == value.strip().lower():
+                    return member
+        hint = ""
+        if isinstance(value, str) and value.strip().lower() == "center" and "centre" in cls._value2member_map_:
+            hint = " (smartframe spells it 'centre')"
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise OptionError(field, value, f"one of {allowed}{hint}")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Fit(_Choice):
+    """How the source region becomes the output: cropped to fill, padded, or stretched."""
+
+    COVER = "cover"
+    PAD = "pad"
+    STRETCH = "stretch"
+
+
+class Strategy(_Choice):
+    """Where a cover window goes. Every strategy only chooses the window's position."""
+
+    CENTRE = "centre"
+    FOCUS = "focus"
+    SMART = "smart"
+
+
+class FacePolicy(_Choice):
+    """What to do about identifiable human faces."""
+
+    KEEP = "keep"  # do nothing special (faces still guide the smart strategy)
+    FLAG = "flag"  # report them (result.faces, warnings)
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    FILL = "fill"
+    AVOID = "avoid"  # choose a window that leaves them out, redact what remains
+    REJECT = "reject"  # raise FacesFoundError
+
+
+class PadPosition(_Choice):
+    """Where the content sits inside a padded frame."""
+
+    CENTRE = "centre"
+    TOP = "top"
+    BOTTOM = "bottom"
+    LEFT = "left"
+    RIGHT = "right"
+
+    @property
+    def alignment(self) -> tuple[float, float]:
+        """(x, y) alignment of the content: 0 = left/top, 0.5 = centre, 1 = right/bottom."""
+        return {
+            "centre": (0.5, 0.5),
+            "top": (0.5, 0.0),
+            "bottom": (0.5, 1.0),
+            "left": (0.0, 0.5),
+            "right": (1.0, 0.5),
+        }[self.value]
+
+
+class AlphaPolicy(_Choice):
+    """What happens to transparency: flattened onto a colour (default), or kept (RGBA out)."""
+
+    FLATTEN = "flatten"
+    KEEP = "keep"
+
+
+Colour = tuple[int, int, int]
+
+
+def parse_colour(value: object, *, field: str) -> Colour:
+    """An RGB colour from a name (``"white"``), ``"#rrggbb"``, ``"r,g,b"`` or a 3-tuple of 0..255."""
+    if isinstance(value, str):
+        text = value.strip()
+        if "," in text:
+            parts = text.split(",")
+            if len(parts) == 3 and all(p.strip().isdigit() for p in parts):
+                value = tuple(int(p) for p in parts)
+        else:
+            try:
+                return tuple(ImageColor.getrgb(text)[:3])  # type: ignore[return-value]
+            except ValueError:
+                raise OptionError(field, value, "a colour name, #rrggbb, or r,g,b") from None
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    ):
+        return tuple(value)  # type: ignore[return-value]
+    raise OptionError(field, value, "a colour name, #rrggbb, r,g,b, or an (r, g, b) tuple of 0..255")
+
+
+def parse_fraction_pair(value: object, *, field: str) -> tuple[float, float]:
+    """An ``(x, y)`` pair of fractions in 0..1, from a tuple or from ``"x,y"``."""
+    if isinstance(value, str):
+        parts = value.split(",")
+        try:
+            value = tuple(float(p) for p in parts)
+        except ValueError:
+            raise OptionError(field, value, 'two fractions 0..1 like "0.5,0.3"') from None
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in value)
+    ):
+        return (float(value[0]), float(value[1]))
+    raise OptionError(field, value, "two fractions 0..1: (x, y) of the image, (0, 0) top-left")
+
+
+@dataclass(frozen=True)
+class CropBounds:
+    """A region of the source given as fractions of its width and height, applied before framing.
+
+    ``left``/``right`` are x coordinates and ``top``/``bottom`` y coordinates, each a
+    fraction 0..1 of the upright source (``CropBounds(0, 0, 1, 1)`` is the whole image).
+    """
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    def __post_init__(self) -> None:
+        values = (self.left, self.top, self.right, self.bottom)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1 for v in values):
+            raise OptionError("crop_bounds", values, "four fractions 0..1: left, top, right, bottom")
+        if not (self.left < self.right and self.top < self.bottom):
+            raise OptionError("crop_bounds", values, "left < right and top < bottom")
+
+    @classmethod
+    def coerce(cls, value: object) -> CropBounds:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                value = tuple(float(p) for p in value.split(","))
+            except ValueError:
+                raise OptionError("crop_bounds", value, 'four fractions like "0.1,0,0.9,1"') from None
+        if isinstance(value, (tuple, list)) and len(value) == 4:
+            return cls(*value)
+        raise OptionError("crop_bounds", value, "four fractions 0..1: left, top, right, bottom")
+
+    def box(self, size: tuple[int, int]) -> Box:
+        """The region in pixels of an image of ``size``."""
+        width, height = size
+        return Box(self.left * width, self.top * height, self.right * width, self.bottom * height)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Resource limits applied to every input before its pixels are decoded.
+
+    ``max_pixels``: the most pixels an image may declare (width x height), so a tiny file that
+    declares 50000x50000 is refused from its header. 150 megapixels admits any camera photo.
+    ``max_file_bytes``: the largest input file accepted (default 256 MiB).
+    """
+
+    max_pixels: int = 150_000_000
+    max_file_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("max_pixels", "max_file_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise OptionError(name, value, "a positive whole number")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameOptions:
+    """Everything that decides how one source becomes one output; see ``smartframe.frame``.
+
+    Fields:
+        fit: cover (crop to fill), pad (letterbox/pillarbox) or stretch.
+        strategy: where a cover window goes; None means ``smart``, or ``focus`` when a
+            ``focus`` point is given. Ignored (reported as None) for pad and stretch.
+        focus: (x, y) fractions of the upright source; the window centres on it (``focus``)
+            or uses it as the prior when evidence is weak (``smart``).
+        background: pad colour, or ``"blur"`` for a blurred copy of the image.
+        pad_position: where the content sits in a padded frame.
+        crop_bounds: a region of the source (fractions) to frame instead of the whole image.
+        faces: the face policy; see :class:`FacePolicy`.
+        min_face_px: a face is identifiable when its larger side is at least this many
+            *output* pixels.
+        min_face_score: ... and its detection score at least this.
+        alpha: flatten transparency onto ``alpha_background`` (default) or keep it.
+        alpha_background: the colour transparent pixels are flattened onto.
+        upscale_warning: warn when the output enlarges the source by more than this factor.
+        limits: input limits (pixels, bytes).
+    """
+
+    fit: Fit = Fit.COVER
+    strategy: Strategy | None = None
+    focus: tuple[float, float] | None = None
+    background: Union[Colour, str] = (0, 0, 0)
+    pad_position: PadPosition = PadPosition.CENTRE
+    crop_bounds: CropBounds | None = None
+    faces: FacePolicy = FacePolicy.KEEP
+    min_face_px: float = 24.0
+    min_face_score: float = 0.5
+    alpha: AlphaPolicy = AlphaPolicy.FLATTEN
+    alpha_background: Colour = (255, 255, 255)
+    upscale_warning: float = 2.0
+    limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise once, here
+        set_(self, "fit", Fit.coerce(self.fit, "fit"))
+        if self.strategy is not None:
+            set_(self, "strategy", Strategy.coerce(self.strategy, "strategy"))
+        if self.focus is not None:
+            set_(self, "focus", parse_fraction_pair(self.focus, field="focus"))
+        if self.strategy is Strategy.FOCUS and self.focus is None:
+            raise OptionError("strategy", "focus", "strategy 'focus' needs a focus=(x, y) point")
+        if isinstance(self.background, str) and self.background.strip().lower() == "blur":
+            set_(self, "background", "blur")
+        else:
+            set_(self, "background", parse_colour(self.background, field="background"))
+        set_(self, "pad_position", PadPosition.coerce(self.pad_position, "pad_position"))
+        if self.crop_bounds is not None:
+            set_(self, "crop_bounds", CropBounds.coerce(self.crop_bounds))
+        set_(self, "faces", FacePolicy.coerce(self.faces, "faces"))
+        _check_number("min_face_px", self.min_face_px, low=0.0)
+        _check_number("min_face_score", self.min_face_score, low=0.0, high=1.0)
+        set_(self, "alpha", AlphaPolicy.coerce(self.alpha, "alpha"))
+        set_(self, "alpha_background", parse_colour(self.alpha_background, field="alpha_background"))
+        _check_number("upscale_warning", self.upscale_warning, low=1.0)
+        if not isinstance(self.limits, Limits):
+            raise OptionError("limits", self.limits, "a smartframe.Limits(...)")
+
+    @property
+    def resolved_strategy(self) -> Strategy | None:
+        """The strategy that will place the window, or None when the fit has no window."""
+        if self.fit is not Fit.COVER:
+            return None
+        if self.strategy is not None:
+            return self.strategy
+        return Strategy.FOCUS if self.focus is not None else Strategy.SMART
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in fields(cls))
+
+
+def _check_number(field: str, value: object, *, low: float, high: float = math.inf) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (low <= value <= high):
+        bound = f"{low}..{high}" if math.isfinite(high) else f">= {low}"
+        raise OptionError(field, value, f"a number {bound}")

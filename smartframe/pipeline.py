@@ -1,0 +1,215 @@
+"""The pipeline: load -> analyse -> plan -> render -> redact, and the result object.
+
+``frame`` makes one output; ``frame_sizes`` makes several from one decode and one analysis.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .analysis import Analysis, Face, analyse
+from .encode import Encoded, encode, format_from_path, normalise_format, write_atomic
+from .errors import OptionError
+from .geometry import Box, Size
+from .load import LoadedImage, Source, SourceInfo, open_source
+from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
+from .plan import Plan, framing_region, max_reduction_for, plan_frame
+from .redact import apply_face_policy
+from .render import render
+from .targets import Preset, Target, choose_preset_size, parse_target
+
+__all__ = ["FrameResult", "frame", "frame_sizes", "make_options", "FROM_TARGET"]
+
+
+class _FromTarget:
+    """Sentinel: take the value from the target's rules."""
+
+    def __repr__(self) -> str:
+        return "FROM_TARGET"
+
+
+#: Default for ``max_bytes`` and ``format``: use the target's limit / first accepted format.
+FROM_TARGET = _FromTarget()
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One framed output and everything that was decided to make it.
+
+    ``image`` is a PIL image of exactly the target size, RGB (RGBA only with
+    ``alpha="keep"``). Boxes (``crop_box``, ``faces``) are in source pixels after EXIF
+    orientation; ``redacted`` lists the face boxes redacted in the output, in output pixels.
+    """
+
+    image: Image.Image
+    plan: Plan
+    source: SourceInfo
+    notes: tuple[str, ...] = ()
+    redacted: tuple[Face, ...] = ()
+    exif: bytes | None = field(default=None, repr=False)
+
+    @property
+    def crop_box(self) -> tuple[float, float, float, float]:
+        """``(x0, y0, x1, y1)``: the source region that fills the output (source pixels)."""
+        return tuple(float(v) for v in self.plan.crop_box)  # type: ignore[return-value]
+
+    @property
+    def target(self) -> Target:
+        return self.plan.target
+
+    @property
+    def source_size(self) -> Size:
+        return self.plan.source_size
+
+    @property
+    def output_size(self) -> Size:
+        return self.plan.output_size
+
+    @property
+    def fit(self) -> str:
+        return self.plan.fit.value
+
+    @property
+    def strategy(self) -> str | None:
+        return self.plan.strategy.value if self.plan.strategy else None
+
+    @property
+    def scale(self) -> float:
+        """Output pixels per source pixel (geometric mean of the axes for ``stretch``)."""
+        return self.plan.scale
+
+    @property
+    def faces(self) -> tuple[Face, ...]:
+        """Faces detected in the source (source pixels); empty when detection did not run."""
+        return self.plan.faces
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.plan.warnings
+
+    def encode(self, format: str | _FromTarget = FROM_TARGET, *, quality: int | None = None,
+               max_bytes: int | None | _FromTarget = FROM_TARGET,
+               metadata: str = "strip") -> Encoded:
+        """Encode the image. ``format`` defaults to the target's first accepted format and
+        ``max_bytes`` to the target's limit (None: no limit). ``metadata="keep"`` writes the
+        source's EXIF (orientation reset to 1); the default strips it."""
+        fmt = self.target.formats[0] if isinstance(format, _FromTarget) else normalise_format(format)
+        if isinstance(format, _FromTarget) and self.image.mode == "RGBA" and fmt == "jpeg":
+            fmt = next((f for f in self.target.formats if f != "jpeg"), "png")
+        limit = self.target.max_bytes if isinstance(max_bytes, _FromTarget) else max_bytes
+        if metadata not in ("strip", "keep"):
+            raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
+        exif = self.exif if metadata == "keep" else None
+        return encode(self.image, fmt, quality=quality, max_bytes=limit, exif=exif)
+
+    def to_bytes(self, format: str | _FromTarget = FROM_TARGET, **encode_options) -> bytes:
+        """The encoded bytes; see :meth:`encode` for the options."""
+        return self.encode(format, **encode_options).data
+
+    def save(self, path: str | os.PathLike, **encode_options) -> Encoded:
+        """Write the image to ``path`` (format from the extension), atomically."""
+        encoded = self.encode(format_from_path(path), **encode_options)
+        write_atomic(path, encoded.data)
+        return encoded
+
+    def report(self) -> dict:
+        """The plan and the source facts as JSON-ready data."""
+        data = self.plan.to_dict()
+        data["source"] = {
+            "name": self.source.name,
+            "format": self.source.format,
+            "mode": self.source.mode,
+            "stored_size": list(self.source.stored_size),
+            "orientation": self.source.orientation,
+            "icc_profile": self.source.icc_description,
+        }
+        data["notes"] = list(self.notes)
+        data["redacted"] = [face.to_dict() for face in self.redacted]
+        return data
+
+
+def make_options(options: FrameOptions | None, values: dict) -> FrameOptions:
+    """A FrameOptions from an optional base object and keyword overrides (validated)."""
+    unknown = set(values) - FrameOptions.field_names()
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; options are "
+                        f"{sorted(FrameOptions.field_names())}")
+    if options is None:
+        return FrameOptions(**values)
+    if values:
+        return replace(options, **values)
+    return options
+
+
+def frame(source: Source, size: object, *, options: FrameOptions | None = None,
+          **option_values) -> FrameResult:
+    """Frame ``source`` to exactly ``size``.
+
+    ``source``: a path, bytes, a binary file object, a PIL image, or an HxWx3 uint8 RGB
+    array. ``size``: ``"1280x720"``, ``(1280, 720)``, a preset name (``"sora-2"``: the
+    preset size that suits the source is chosen) or ``"preset:WxH"``. Options are keyword
+    arguments of :class:`~smartframe.options.FrameOptions` (``fit``, ``strategy``,
+    ``focus``, ``background``, ``faces``, ...), or ``options=FrameOptions(...)``.
+
+    >>> import numpy as np, smartframe
+    >>> r = smartframe.frame(np.zeros((300, 400, 3), np.uint8), "160x90", strategy="centre")
+    >>> r.image.size, r.crop_box
+    ((160, 90), (0.0, 37.0, 400.0, 262.0))
+    """
+    return frame_sizes(source, [size], options=options, **option_values)[0]
+
+
+def frame_sizes(source: Source, sizes: Sequence[object], *, options: FrameOptions | None = None,
+                **option_values) -> list[FrameResult]:
+    """Frame ``source`` to each of ``sizes`` with one decode and one analysis.
+
+    Returns one :class:`FrameResult` per size, in order. See :func:`frame` for the rest.
+    """
+    opts = make_options(options, option_values)
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+        raise OptionError("sizes", sizes, "a list of sizes; use frame() for one size")
+    specs = [parse_target(s) for s in sizes]
+    if not specs:
+        raise OptionError("sizes", sizes, "at least one size")
+    with open_source(source, limits=opts.limits) as opened:
+        info = opened.info
+        region = framing_region(info.size, opts)
+        targets = [_resolve(spec, region) for spec in specs]
+        reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
+        loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
+                               alpha_background=opts.alpha_background)
+    analysis = analyse_for(loaded, opts)
+    return [_frame_one(loaded, analysis, target, opts) for target in targets]
+
+
+def analyse_for(loaded: LoadedImage, opts: FrameOptions) -> Analysis:
+    """Run the analysis the options need: importance for ``smart``, faces for any face policy
+    other than ``keep`` and for ``smart`` (faces guide the window)."""
+    smart = opts.resolved_strategy is Strategy.SMART
+    want_faces = smart or opts.faces is not FacePolicy.KEEP
+    return analyse(loaded, importance=smart, faces=want_faces, min_face_score=opts.min_face_score)
+
+
+def _resolve(spec: Target | Preset, region: Box) -> Target:
+    if isinstance(spec, Preset):
+        return spec.target(choose_preset_size(spec, (region.width, region.height)))
+    return spec
+
+
+def _frame_one(loaded: LoadedImage, analysis: Analysis, target: Target,
+               opts: FrameOptions) -> FrameResult:
+    plan = plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
+                      notes=loaded.notes)
+    pixels = render(loaded.pixels, loaded.working_scale, plan)
+    pixels, plan, redacted = apply_face_policy(pixels, plan, opts)
+    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
+    image = Image.fromarray(np.ascontiguousarray(pixels), mode)
+    if opts.alpha is AlphaPolicy.KEEP and not loaded.info.has_alpha:
+        image = image.convert("RGB")  # nothing was transparent: do not write an alpha channel
+    return FrameResult(image=image, plan=plan, source=loaded.info, notes=loaded.notes,
+                       redacted=redacted, exif=loaded.exif)

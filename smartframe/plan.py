@@ -1,0 +1,215 @@
+"""Plan: decide the whole framing as plain data, before any pixel is touched.
+
+A :class:`Plan` holds the crop box in source pixels, where it lands in the output, the fit,
+the strategy that placed it and why. Rendering, redaction, the report and the explain
+overlay all read the same plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from .analysis import Analysis, Face
+from .geometry import Box, Size, contain_size, cover_window_size, place_window, snap_to_grid
+from .options import Colour, FacePolicy, Fit, FrameOptions, Strategy
+from .search import Placement, place_smart
+from .targets import Target
+
+__all__ = ["Plan", "Placement", "plan_frame", "framing_region", "max_reduction_for"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every decision for one output, as data.
+
+    Frames: ``crop_box``, ``region`` and ``faces`` are in source pixels after EXIF
+    orientation; ``content_box`` is in output pixels. ``crop_box`` is the part of the
+    source that fills ``content_box``: the cover window, the whole region for pad and
+    stretch. For pad, the rest of the output is ``background`` (a colour or ``"blur"``).
+    """
+
+    target: Target
+    source_size: Size
+    region: Box
+    fit: Fit
+    strategy: Strategy | None
+    crop_box: Box
+    content_box: Box
+    background: Union[Colour, str, None]
+    faces: tuple[Face, ...]
+    confidence: float | None
+    reason: str
+    warnings: tuple[str, ...]
+
+    @property
+    def output_size(self) -> Size:
+        return self.target.size
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        """Output pixels per source pixel, along x and along y."""
+        return (self.content_box.width / self.crop_box.width,
+                self.content_box.height / self.crop_box.height)
+
+    @property
+    def scale(self) -> float:
+        """Output pixels per source pixel; for ``stretch`` (unequal axes) the geometric mean."""
+        sx, sy = self.scale_xy
+        return math.sqrt(sx * sy)
+
+    @property
+    def upscale(self) -> float:
+        """How much the source is enlarged: the larger axis scale (below 1: shrunk)."""
+        return max(self.scale_xy)
+
+    def to_output(self, box: Box) -> Box:
+        """Map a box from source pixels to output pixels (it may fall partly outside)."""
+        sx, sy = self.scale_xy
+        return Box(
+            (box.x0 - self.crop_box.x0) * sx + self.content_box.x0,
+            (box.y0 - self.crop_box.y0) * sy + self.content_box.y0,
+            (box.x1 - self.crop_box.x0) * sx + self.content_box.x0,
+            (box.y1 - self.crop_box.y0) * sy + self.content_box.y0,
+        )
+
+    def to_dict(self) -> dict:
+        """The plan as JSON-ready data (the CLI's ``--report``)."""
+        return {
+            "target": self.target.name,
+            "preset": self.target.preset,
+            "source_size": list(self.source_size),
+            "output_size": list(self.output_size),
+            "fit": self.fit.value,
+            "strategy": self.strategy.value if self.strategy else None,
+            "crop_box": self.crop_box.rounded(3),
+            "region": self.region.rounded(3),
+            "content_box": self.content_box.rounded(3),
+            "scale": round(self.scale, 6),
+            "scale_xy": [round(v, 6) for v in self.scale_xy],
+            "upscale": round(self.upscale, 6),
+            "background": (list(self.background) if isinstance(self.background, tuple)
+                           else self.background),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "reason": self.reason,
+            "faces": [face.to_dict() for face in self.faces],
+            "warnings": list(self.warnings),
+        }
+
+
+def framing_region(source_size: Size, options: FrameOptions) -> Box:
+    """The part of the source that is framed: ``crop_bounds`` applied, in source pixels."""
+    if options.crop_bounds is None:
+        return Box.from_size(source_size)
+    return options.crop_bounds.box(source_size)
+
+
+def max_reduction_for(region: Box, target: Size, fit: Fit) -> float:
+    """The largest factor by which the source may be shrunk at decode for this output.
+
+    Decoding smaller than this would make the renderer enlarge pixels it could have had.
+    """
+    if fit is Fit.COVER:
+        width, height = cover_window_size(region, target)
+        return min(width / target.width, height / target.height)
+    if fit is Fit.PAD:
+        content = contain_size(region, target)
+        return min(region.width / content.width, region.height / content.height)
+    return min(region.width / target.width, region.height / target.height)
+
+
+# --- strategies: each only chooses where the cover window goes -----------------------------
+# A strategy takes the region and window size (source pixels), the upright source size, the
+# analysis and the options, and returns a Placement. One table, one dispatch point.
+
+def _place_centre(region: Box, window: tuple[float, float], source_size: Size,
+                  analysis: Analysis, options: FrameOptions) -> Placement:
+    return Placement(place_window(region, window, region.centre), None, "centre of the frame")
+
+
+def _place_focus(region: Box, window: tuple[float, float], source_size: Size,
+                 analysis: Analysis, options: FrameOptions) -> Placement:
+    fx, fy = options.focus  # validated: the focus strategy requires a focus point
+    point = (fx * source_size.width, fy * source_size.height)
+    return Placement(place_window(region, window, point), None, f"focus point ({fx:g}, {fy:g})")
+
+
+def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
+                 analysis: Analysis, options: FrameOptions) -> Placement:
+    focus = None
+    if options.focus is not None:
+        focus = (options.focus[0] * source_size.width, options.focus[1] * source_size.height)
+    return place_smart(region, window, analysis, focus=focus,
+                       avoid_faces=options.faces is FacePolicy.AVOID)
+
+
+_STRATEGIES: dict[Strategy, Callable[..., Placement]] = {
+    Strategy.CENTRE: _place_centre,
+    Strategy.FOCUS: _place_focus,
+    Strategy.SMART: _place_smart,
+}
+
+
+def plan_frame(
+    target: Target,
+    source_size: Size,
+    options: FrameOptions,
+    analysis: Analysis,
+    *,
+    working_scale: tuple[float, float] = (1.0, 1.0),
+    notes: tuple[str, ...] = (),
+) -> Plan:
+    """Decide how the source becomes ``target``.
+
+    ``working_scale`` is the pixel grid the renderer will read (working pixels per source
+    pixel, below 1 after a reduced decode). When the output shrinks the source, the crop box
+    is snapped onto that grid so the renderer can read whole pixels in one pass; the snap
+    moves each edge by less than one working pixel.
+    """
+    region = framing_region(source_size, options)
+    size = target.size
+    fit = options.fit
+    strategy = options.resolved_strategy
+    warnings = [n for n in notes if n.startswith("WARNING")]
+    confidence: float | None = None
+    reason = ""
+    background = None
+    if fit is Fit.COVER:
+        window = cover_window_size(region, size)
+        placement = _STRATEGIES[strategy](region, window, source_size, analysis, options)
+        crop_box, confidence, reason = placement.window, placement.confidence, placement.reason
+        content_box = Box.from_size(size)
+    elif fit is Fit.PAD:
+        content = contain_size(region, size)
+        ax, ay = options.pad_position.alignment
+        left = round((size.width - content.width) * ax)
+        top = round((size.height - content.height) * ay)
+        content_box = Box(left, top, left + content.width, top + content.height)
+        crop_box = region
+        background = options.background
+        reason = f"whole region padded ({options.pad_position.value})"
+    else:
+        crop_box = region
+        content_box = Box.from_size(size)
+        reason = "whole region stretched"
+    crop_box = _snap_when_shrinking(crop_box, content_box, source_size, working_scale)
+    upscale = max(content_box.width / crop_box.width, content_box.height / crop_box.height)
+    if upscale > options.upscale_warning:
+        warnings.append(f"the source is enlarged {upscale:.2f}x (more than "
+                        f"upscale_warning={options.upscale_warning:g}); the output may look soft")
+    return Plan(target=target, source_size=source_size, region=region, fit=fit,
+                strategy=strategy, crop_box=crop_box, content_box=content_box,
+                background=background, faces=analysis.faces, confidence=confidence,
+                reason=reason, warnings=tuple(warnings))
+
+
+def _snap_when_shrinking(crop_box: Box, content_box: Box, source_size: Size,
+                         working_scale: tuple[float, float]) -> Box:
+    sx, sy = working_scale
+    working_w, working_h = crop_box.width * sx, crop_box.height * sy
+    if content_box.width > working_w + 1e-9 or content_box.height > working_h + 1e-9:
+        return crop_box  # enlarging: the renderer samples the exact fractional box
+    bounds = Size(max(1, round(source_size.width * sx)), max(1, round(source_size.height * sy)))
+    snapped = snap_to_grid(crop_box, working_scale, bounds)
+    return snapped.scaled(1 / sx, 1 / sy)

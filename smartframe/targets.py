@@ -1,0 +1,165 @@
+"""Targets (one output size plus the consumer's rules) and presets (a provider model's sizes).
+
+Presets are data, in ``smartframe/data/presets.json``; this module only reads and
+validates them. A *target spec* is what a user types:
+
+* ``"1280x720"``, ``"1280:720"`` or ``(1280, 720)``: a plain size with no provider rules;
+* ``"sora-2"``: a preset; when it has several sizes, the one that suits the source is
+  chosen by :func:`choose_preset_size` (``auto`` resolution);
+* ``"sora-2:720x1280"``: one size of a preset, checked against the preset's list.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from .errors import OptionError
+from .geometry import Size, parse_size
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "Target",
+    "Preset",
+    "presets",
+    "get_preset",
+    "parse_target",
+    "choose_preset_size",
+]
+
+#: Formats smartframe writes, in its order of preference for a target that accepts several.
+OUTPUT_FORMATS = ("jpeg", "png", "webp")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One exact output size and the rules the consumer applies to the image it receives.
+
+    ``formats`` are the accepted encodings (the first is the default for writing);
+    ``max_bytes`` is the largest accepted file (None: no limit); ``refuses_faces`` says the
+    consumer rejects images that show identifiable human faces.
+    """
+
+    size: Size
+    name: str
+    preset: str | None = None
+    formats: tuple[str, ...] = OUTPUT_FORMATS
+    max_bytes: int | None = None
+    refuses_faces: bool = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A provider model's accepted sizes and rules, as recorded in ``presets.json``."""
+
+    name: str
+    provider: str
+    sizes: tuple[Size, ...]
+    formats: tuple[str, ...]
+    max_bytes: int | None
+    refuses_faces: bool
+    model: str = ""
+    notes: str = ""
+    deprecated: str | None = None
+    #: Fields whose value is our conservative choice where the provider documents nothing.
+    defaults: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = field(default=())
+
+    def target(self, size: Size) -> Target:
+        """This preset's rules applied to one of its sizes."""
+        if size not in self.sizes:
+            allowed = ", ".join(str(s) for s in self.sizes)
+            raise OptionError("size", f"{self.name}:{size}", f"{self.name} accepts {allowed}")
+        return Target(
+            size=size,
+            name=f"{self.name}:{size}",
+            preset=self.name,
+            formats=self.formats,
+            max_bytes=self.max_bytes,
+            refuses_faces=self.refuses_faces,
+        )
+
+
+def _preset_from_record(record: dict) -> Preset:
+    name = record["name"]
+    formats = tuple(record["formats"])
+    unknown = [f for f in formats if f not in OUTPUT_FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"presets.json: {name}: formats {formats} must be among {OUTPUT_FORMATS}")
+    sizes = tuple(parse_size(s, field=f"presets.json {name} size") for s in record["sizes"])
+    return Preset(
+        name=name,
+        provider=record["provider"],
+        sizes=sizes,
+        formats=formats,
+        max_bytes=record.get("max_bytes"),
+        refuses_faces=bool(record.get("refuses_faces", False)),
+        model=record.get("model", ""),
+        notes=record.get("notes", ""),
+        deprecated=record.get("deprecated"),
+        defaults=tuple(record.get("defaults", ())),
+        sources=tuple(record.get("sources", ())),
+    )
+
+
+@lru_cache(maxsize=1)
+def presets() -> dict[str, Preset]:
+    """Every preset by name, read once from the packaged ``presets.json``."""
+    text = resources.files("smartframe").joinpath("data/presets.json").read_text("utf-8")
+    records = json.loads(text)["presets"]
+    table = {r["name"]: _preset_from_record(r) for r in records}
+    if len(table) != len(records):
+        raise ValueError("presets.json: preset names must be unique")
+    return table
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; :class:`OptionError` lists the names when it is unknown."""
+    table = presets()
+    try:
+        return table[name.strip().lower()]
+    except KeyError:
+        raise OptionError("size", name, "a size like 1280x720 or a preset: " + ", ".join(table)) from None
+
+
+def parse_target(spec: object) -> Target | Preset:
+    """Read a target spec (see the module docstring).
+
+    Returns a :class:`Target` when the spec fixes one size, or the :class:`Preset` when the
+    size is left to :func:`choose_preset_size` (a preset with several sizes).
+    """
+    if isinstance(spec, Target):
+        return spec
+    if isinstance(spec, Preset):
+        return spec if len(spec.sizes) > 1 else spec.target(spec.sizes[0])
+    if isinstance(spec, str) and not spec.strip()[:1].isdigit():
+        name, _, size_text = spec.partition(":")
+        preset = get_preset(name)
+        if size_text:
+            return preset.target(parse_size(size_text))
+        return preset if len(preset.sizes) > 1 else preset.target(preset.sizes[0])
+    size = parse_size(spec)
+    return Target(size=size, name=str(size))
+
+
+def choose_preset_size(preset: Preset, region: tuple[float, float]) -> Size:
+    """Pick the preset size that suits a source region of ``(width, height)`` pixels.
+
+    First the orientation: the sizes whose aspect ratio is closest to the region's (in log
+    ratio, so 2:1 and 1:2 are equally far from 1:1). Among those, the largest size the
+    region can fill without enlarging; when it can fill none, the smallest (least upscale).
+    """
+    region_aspect = region[0] / region[1]
+
+    def aspect_distance(size: Size) -> float:
+        return abs(math.log(size.aspect / region_aspect))
+
+    nearest = min(aspect_distance(s) for s in preset.sizes)
+    group = [s for s in preset.sizes if aspect_distance(s) <= nearest + 1e-9]
+    fillable = [s for s in group if max(s.width / region[0], s.height / region[1]) <= 1.0]
+    if fillable:
+        return max(fillable, key=lambda s: s.area)
+    return min(group, key=lambda s: s.area)

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import smartframe
+from smartframe.check import RULES, check
+from smartframe.geometry import Size
+from smartframe.targets import Target, presets
+
+from conftest import encode_image, swapped_primaries_profile, with_orientation
+
+
+def scene_bytes(width, height, fmt="JPEG", **params):
+    from smartframe.scenes import landscape_with_subject
+
+    return encode_image(Image.fromarray(landscape_with_subject(width, height)[0]), fmt, **params)
+
+
+def rules(report):
+    return {v.rule for v in report.violations}
+
+
+@pytest.mark.parametrize("preset", sorted(presets()))
+def test_frame_then_check_passes_for_every_preset_size(preset, tmp_path):
+    source = scene_bytes(2000, 1400)
+    for size in presets()[preset].sizes:
+        result = smartframe.frame(source, f"{preset}:{size}", strategy="centre")
+        report = check(result.to_bytes(), result.target.name, faces=False)
+        assert report.ok, report.violations
+        assert report.upscale == pytest.approx(1.0)
+
+
+def test_each_rule_reports_its_violation():
+    target = Target(size=Size(64, 48), name="t", formats=("jpeg",), max_bytes=500)
+    png = check(scene_bytes(64, 48, "PNG"), target, faces=False)
+    assert {"format", "bytes"} <= rules(png) and "dimensions" not in rules(png)
+    wrong = check(scene_bytes(60, 48), target, faces=False)
+    assert "dimensions" in rules(wrong)
+    rgba = encode_image(Image.new("RGBA", (64, 48)), "PNG")
+    assert "mode" in rules(check(rgba, "64x48", faces=False))
+    grey = encode_image(Image.new("L", (64, 48)), "JPEG")
+    assert "mode" in rules(check(grey, "64x48", faces=False))
+    rotated = with_orientation(Image.new("RGB", (64, 48)), "JPEG", 6)
+    assert "orientation" in rules(check(rotated, "48x64", faces=False))
+    profiled = encode_image(Image.new("RGB", (64, 48)), "JPEG", icc_profile=swapped_primaries_profile())
+    assert "profile" in rules(check(profiled, "64x48", faces=False))
+    assert all(v.rule in RULES for r in (png, wrong) for v in r.violations)
+
+
+def test_a_passing_image_passes():
+    report = check(scene_bytes(1280, 720), "1280x720", faces=False)
+    assert report.ok and report.violations == ()
+
+
+def test_upscale_is_reported():
+    report = check(scene_bytes(640, 360), "1280x720", faces=False)
+    assert report.upscale == pytest.approx(2.0)
+    assert any("enlarge it 2.00x" in w for w in report.warnings)
+
+
+def test_preset_with_several_sizes_checks_against_the_size_it_has():
+    assert check(scene_bytes(720, 1280), "sora-2", faces=False).target.size == Size(720, 1280)
+    mismatch = check(scene_bytes(1000, 700), "sora-2", faces=False)
+    assert mismatch.target.size == Size(1280, 720) and "dimensions" in rules(mismatch)
+
+
+def test_report_json_shape():
+    data = json.loads(json.dumps(check(scene_bytes(100, 100), "1280x720", faces=False).to_dict()))
+    assert data["ok"] is False
+    assert data["violations"][0].keys() == {"rule", "message"}
+    assert data["faces"] == []
+
+
+def test_arrays_have_no_format_or_bytes_rules():
+    report = check(np.zeros((720, 1280, 3), np.uint8), "sora-2", faces=False)
+    assert report.ok

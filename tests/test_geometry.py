@@ -1,0 +1,89 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smartframe.errors import OptionError
+from smartframe.geometry import (
+    Box,
+    Size,
+    contain_size,
+    cover_window_size,
+    parse_size,
+    place_window,
+    snap_to_grid,
+)
+
+sides = st.integers(min_value=1, max_value=20000)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1280x720", Size(1280, 720)),
+    ("1280X720", Size(1280, 720)),
+    ("1280:720", Size(1280, 720)),
+    (" 720 x 1280 ", Size(720, 1280)),
+    ((1024, 1792), Size(1024, 1792)),
+    ([1, 1], Size(1, 1)),
+])
+def test_parse_size_accepts_the_documented_spellings(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["1280", "0x720", "1280x0", "-5x5", "axb", (1.5, 2), (True, 3),
+                                 (0, 3), (20000, 10), "1280x720x3", None])
+def test_parse_size_rejects_with_the_field_named(bad):
+    with pytest.raises(OptionError) as error:
+        parse_size(bad, field="size")
+    assert error.value.field == "size"
+    assert "size=" in str(error.value)
+
+
+@given(sides, sides, sides, sides)
+def test_cover_window_has_target_aspect_and_fits(sw, sh, tw, th):
+    region = Box.from_size((sw, sh))
+    w, h = cover_window_size(region, Size(tw, th))
+    assert w <= sw + 1e-9 and h <= sh + 1e-9
+    assert math.isclose(w / h, tw / th, rel_tol=1e-9)
+    # it is the largest: it spans the region along at least one axis
+    assert w == sw or h == sh
+
+
+@given(sides, sides, st.integers(1, 4000), st.integers(1, 4000))
+def test_contain_size_fits_and_touches_one_side(sw, sh, tw, th):
+    size = contain_size(Box.from_size((sw, sh)), Size(tw, th))
+    assert 1 <= size.width <= tw and 1 <= size.height <= th
+    assert size.width == tw or size.height == th
+
+
+@given(sides, sides, st.floats(-1000, 30000), st.floats(-1000, 30000))
+def test_place_window_stays_inside_the_region(sw, sh, cx, cy):
+    region = Box.from_size((sw, sh))
+    window = cover_window_size(region, Size(16, 9))
+    box = place_window(region, window, (cx, cy))
+    assert region.contains(box, tolerance=1e-6)
+    assert math.isclose(box.width, window[0]) and math.isclose(box.height, window[1])
+
+
+@given(st.integers(2, 5000), st.integers(2, 5000), st.floats(0.05, 1.0), st.floats(0, 1), st.floats(0, 1))
+def test_snap_to_grid_moves_edges_by_less_than_a_pixel(sw, sh, scale, fx, fy):
+    bounds = Size(max(1, round(sw * scale)), max(1, round(sh * scale)))
+    region = Box.from_size((sw, sh))
+    window = cover_window_size(region, Size(16, 9))
+    box = place_window(region, window, (fx * sw, fy * sh))
+    snapped = snap_to_grid(box, (bounds.width / sw, bounds.height / sh), bounds)
+    assert all(float(v).is_integer() for v in snapped)
+    assert 0 <= snapped.x0 < snapped.x1 <= bounds.width
+    assert 0 <= snapped.y0 < snapped.y1 <= bounds.height
+    grid = box.scaled(bounds.width / sw, bounds.height / sh)
+    assert abs(snapped.width - grid.width) <= 1.0 and abs(snapped.height - grid.height) <= 1.0
+
+
+def test_box_helpers():
+    a, b = Box(0, 0, 10, 10), Box(5, 5, 15, 15)
+    assert a.intersection(b) == Box(5, 5, 10, 10)
+    assert a.iou(b) == pytest.approx(25 / 175)
+    assert Box(0, 0, 1, 1).intersection(Box(2, 2, 3, 3)).area == 0
+    assert a.contains(Box(1, 1, 9, 9)) and not a.contains(b)
+    assert a.scaled(2, 0.5) == Box(0, 0, 20, 5)
+    assert a.centre == (5, 5)

@@ -1,0 +1,255 @@
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, features
+
+from smartframe.errors import (
+    CorruptImageError,
+    ImageNotFoundError,
+    ImageReadError,
+    ImageTooLargeError,
+    NotAnImageError,
+    OptionError,
+)
+from smartframe.geometry import Size
+from smartframe.load import load, open_source
+from smartframe.options import AlphaPolicy, Limits
+
+from conftest import (
+    encode_image,
+    marker_image,
+    mean_abs_diff,
+    png_declaring,
+    stored_for_orientation,
+    swapped_primaries_profile,
+    with_orientation,
+)
+
+ORIENTATIONS = range(1, 9)
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+@pytest.mark.parametrize("fmt, params, tolerance", [
+    ("PNG", {}, 0.0),
+    ("JPEG", {"quality": 95}, 4.0),
+    ("WEBP", {"lossless": True}, 0.0),
+    ("TIFF", {}, 0.0),
+])
+def test_every_orientation_is_made_upright(orientation, fmt, params, tolerance):
+    upright = marker_image(60, 40)
+    stored = stored_for_orientation(Image.fromarray(upright), orientation)
+    data = with_orientation(stored, fmt, orientation, **params)
+    loaded = load(data)
+    assert loaded.info.orientation == orientation
+    assert loaded.size == Size(60, 40)
+    assert mean_abs_diff(loaded.pixels, upright) <= tolerance
+    if orientation != 1:
+        assert any("orientation" in note for note in loaded.notes)
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8, 3])
+def test_reduced_jpeg_decode_keeps_orientation(orientation):
+    upright = np.asarray(Image.fromarray(marker_image(64, 48)).resize((1600, 1200), Image.NEAREST))
+    stored = stored_for_orientation(Image.fromarray(upright), orientation)
+    data = with_orientation(stored, "JPEG", orientation, quality=90)
+    loaded = load(data, max_reduction=4.0)
+    assert loaded.size == Size(1600, 1200)
+    assert loaded.pixels.shape == (300, 400, 3)  # decoded at 1/4 in the DCT domain
+    assert loaded.working_scale == (0.25, 0.25)
+    small = np.asarray(Image.fromarray(upright).resize((400, 300), Image.BOX))
+    assert mean_abs_diff(loaded.pixels, small) < 6.0
+    assert any("reduced" in note for note in loaded.notes)
+
+
+def test_reduction_never_goes_below_what_is_allowed():
+    data = encode_image(Image.new("RGB", (1000, 800), (10, 20, 30)), "JPEG")
+    assert load(data, max_reduction=1.9).pixels.shape[:2] == (800, 1000)
+    assert load(data, max_reduction=2.0).pixels.shape[:2] == (400, 500)
+    assert load(data, max_reduction=7.9).pixels.shape[:2] == (200, 250)
+    assert load(data, max_reduction=100).pixels.shape[:2] == (100, 125)
+    png = encode_image(Image.new("RGB", (1000, 800)), "PNG")
+    assert load(png, max_reduction=8).pixels.shape[:2] == (800, 1000)  # only JPEG reduces
+
+
+@pytest.mark.parametrize("fmt, params", [
+    ("JPEG", {}), ("PNG", {}), ("WEBP", {}), ("GIF", {}), ("BMP", {}), ("TIFF", {}),
+    pytest.param("AVIF", {}, marks=pytest.mark.skipif(not features.check("avif"), reason="no AVIF")),
+])
+def test_every_input_format_reads(fmt, params):
+    source = marker_image(50, 30)
+    loaded = load(encode_image(Image.fromarray(source), fmt, **params))
+    assert loaded.info.format == fmt.lower()
+    assert loaded.pixels.shape == (30, 50, 3) and loaded.pixels.dtype == np.uint8
+    assert mean_abs_diff(loaded.pixels, source) < 12  # lossy formats and GIF's palette
+
+
+def test_heic_reads_through_the_optional_extra():
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    source = marker_image(64, 48)
+    buffer = io.BytesIO()
+    Image.fromarray(source).save(buffer, "HEIF", quality=95)
+    loaded = load(buffer.getvalue())
+    assert loaded.pixels.shape == (48, 64, 3)
+    assert mean_abs_diff(loaded.pixels, source) < 10
+
+
+def test_modes_convert_to_rgb_correctly():
+    grey = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16))
+    assert np.array_equal(load(encode_image(grey, "PNG")).pixels[..., 1], np.asarray(grey))
+    bilevel = grey.convert("1")
+    assert set(np.unique(load(encode_image(bilevel, "PNG")).pixels)) <= {0, 255}
+    palette = Image.fromarray(marker_image()).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    assert mean_abs_diff(load(encode_image(palette, "PNG")).pixels, np.asarray(palette.convert("RGB"))) == 0
+
+
+def test_sixteen_bit_is_scaled_not_clipped():
+    values = np.array([[0, 257, 32896, 65535]], np.uint16).repeat(2, axis=0)
+    image = Image.fromarray(values)  # mode I;16
+    assert image.mode == "I;16"
+    loaded = load(encode_image(image, "PNG"))
+    assert loaded.pixels[0, :, 0].tolist() == [0, 1, 128, 255]
+    assert any("16-bit" in note for note in loaded.notes)
+
+
+def test_int32_and_float_modes_are_scaled():
+    ints = Image.fromarray(np.array([[0, 65535], [32768, 1000]], np.int32))
+    assert ints.mode == "I"
+    assert load(encode_image(ints, "TIFF")).pixels[:, :, 0].tolist() == [[0, 255], [128, 4]]
+    floats = Image.fromarray(np.array([[0.0, 1.0], [0.5, 0.25]], np.float32))
+    assert load(encode_image(floats, "TIFF")).pixels[:, :, 0].tolist() == [[0, 255], [128, 64]]
+    wide = Image.fromarray(np.array([[-10.0, 10.0], [0.0, 5.0]], np.float32))
+    loaded = load(encode_image(wide, "TIFF"))
+    assert loaded.pixels[:, :, 0].tolist() == [[0, 255], [128, 191]]
+    assert any("stretched" in note for note in loaded.notes)
+
+
+def test_cmyk_converts():
+    red = Image.new("CMYK", (8, 8), (0, 255, 255, 0))
+    pixels = load(encode_image(red, "JPEG", quality=95)).pixels
+    assert pixels[4, 4, 0] > 200 and pixels[4, 4, 1] < 40 and pixels[4, 4, 2] < 40
+
+
+def test_alpha_is_flattened_onto_the_chosen_colour_never_dropped():
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :2, 3] = 255  # left half opaque red, right half fully transparent
+    data = encode_image(Image.fromarray(rgba, "RGBA"), "PNG")
+    white = load(data).pixels
+    assert white[0, 0].tolist() == [255, 0, 0] and white[0, 3].tolist() == [255, 255, 255]
+    black = load(data, alpha_background=(0, 0, 0)).pixels
+    assert black[0, 3].tolist() == [0, 0, 0]
+    kept = load(data, alpha=AlphaPolicy.KEEP).pixels
+    assert kept.shape == (4, 4, 4) and kept[0, 3, 3] == 0
+    assert any("flattened" in note for note in load(data).notes)
+
+
+def test_palette_and_la_transparency():
+    palette = Image.new("P", (4, 4), 0)
+    palette.putpalette([0, 0, 255] + [0, 0, 0] * 255)
+    palette.info["transparency"] = 0
+    loaded = load(encode_image(palette, "PNG", transparency=0))
+    assert loaded.info.has_alpha
+    assert loaded.pixels[0, 0].tolist() == [255, 255, 255]
+    la = Image.fromarray(np.dstack([np.full((2, 2), 50, np.uint8), np.full((2, 2), 0, np.uint8)]), "LA")
+    assert load(encode_image(la, "PNG"), alpha_background=(9, 9, 9)).pixels[0, 0].tolist() == [9, 9, 9]
+
+
+def test_icc_profile_is_converted_to_srgb():
+    red = Image.new("RGB", (8, 8), (200, 0, 0))
+    data = encode_image(red, "PNG", icc_profile=swapped_primaries_profile())
+    loaded = load(data)
+    assert loaded.info.icc_description == "Swapped primaries (test)" and loaded.info.icc_is_srgb is False
+    r, g, b = loaded.pixels[0, 0].tolist()
+    assert b > 150 and r < 30  # the file's 'red' channel is blue under its profile
+    assert any("ICC" in note for note in loaded.notes)
+
+
+def test_broken_icc_profile_is_reported_and_colours_kept():
+    data = encode_image(Image.new("RGB", (8, 8), (200, 10, 10)), "PNG", icc_profile=b"not a profile at all")
+    loaded = load(data)
+    assert loaded.pixels[0, 0].tolist() == [200, 10, 10]
+    assert any(note.startswith("WARNING") and "ICC" in note for note in loaded.notes)
+
+
+def test_animated_gif_uses_the_first_frame():
+    frames = [Image.new("RGB", (10, 10), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    loaded = load(buffer.getvalue())
+    assert loaded.info.animated
+    assert loaded.pixels[5, 5].tolist() == [255, 0, 0]
+    assert any("first frame" in note for note in loaded.notes)
+
+
+def test_every_source_kind(tmp_path: Path):
+    source = marker_image(30, 20)
+    data = encode_image(Image.fromarray(source), "PNG")
+    path = tmp_path / "image.png"
+    path.write_bytes(data)
+    kinds = [str(path), path, data, bytearray(data), memoryview(data), io.BytesIO(data),
+             Image.fromarray(source), source]
+    with open(path, "rb") as stream:
+        kinds.append(stream)
+        for kind in kinds:
+            loaded = load(kind)
+            assert np.array_equal(loaded.pixels, source), type(kind)
+    grey = load(source[..., 0])
+    assert grey.pixels.shape == (20, 30, 3)
+
+
+def test_a_pil_source_is_not_modified():
+    stored = stored_for_orientation(Image.fromarray(marker_image(40, 20)), 6)
+    image = Image.open(io.BytesIO(with_orientation(stored, "JPEG", 6)))
+    before = (image.size, image.mode)
+    loaded = load(image)
+    assert loaded.size == Size(40, 20)
+    assert (image.size, image.mode) == before
+
+
+def test_pixels_are_read_only():
+    loaded = load(marker_image())
+    with pytest.raises(ValueError):
+        loaded.pixels[0, 0, 0] = 1
+
+
+@pytest.mark.parametrize("array, fragment", [
+    (np.zeros((4, 4, 3), np.float32), "uint8"),
+    (np.zeros((4, 4, 2), np.uint8), "HxWx3"),
+    (np.zeros((4,), np.uint8), "HxWx3"),
+])
+def test_bad_arrays_are_refused_clearly(array, fragment):
+    with pytest.raises(OptionError, match=fragment):
+        load(array)
+
+
+def test_header_errors_are_typed(tmp_path: Path):
+    with pytest.raises(ImageNotFoundError):
+        load(tmp_path / "missing.jpg")
+    with pytest.raises(ImageReadError, match="directory"):
+        load(tmp_path)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(NotAnImageError, match="empty"):
+        load(empty)
+    with pytest.raises(NotAnImageError):
+        load(b"this is not an image, just some text pretending")
+    jpeg = encode_image(Image.fromarray(marker_image(200, 200)), "JPEG")
+    with pytest.raises(CorruptImageError):
+        load(jpeg[: len(jpeg) // 2])
+
+
+def test_limits_are_checked_before_decoding():
+    with pytest.raises(ImageTooLargeError, match="max_pixels"):
+        open_source(png_declaring(50000, 50000))
+    with pytest.raises(ImageTooLargeError, match="13000x13000"):
+        open_source(png_declaring(13000, 13000))  # below Pillow's own ceiling: smartframe's limit
+    with pytest.raises(ImageTooLargeError, match="max_pixels"):
+        load(np.zeros((100, 100, 3), np.uint8), limits=Limits(max_pixels=9999))
+    data = encode_image(Image.new("RGB", (10, 10)), "PNG")
+    with pytest.raises(ImageTooLargeError, match="max_file_bytes"):
+        load(data, limits=Limits(max_file_bytes=len(data) - 1))
+    with pytest.raises(OptionError):
+        load(12345)

@@ -1,0 +1,81 @@
+import pytest
+
+from smartframe.errors import OptionError
+from smartframe.options import (
+    CropBounds,
+    FacePolicy,
+    Fit,
+    FrameOptions,
+    Limits,
+    PadPosition,
+    Strategy,
+    parse_colour,
+)
+
+
+def test_defaults_resolve_to_smart_cover():
+    options = FrameOptions()
+    assert options.fit is Fit.COVER and options.resolved_strategy is Strategy.SMART
+    assert FrameOptions(focus=(0.2, 0.3)).resolved_strategy is Strategy.FOCUS
+    assert FrameOptions(fit="pad").resolved_strategy is None
+
+
+def test_strings_become_enums():
+    options = FrameOptions(fit="PAD", faces="blur", pad_position="top", strategy="centre")
+    assert options.fit is Fit.PAD and options.faces is FacePolicy.BLUR
+    assert options.pad_position is PadPosition.TOP and options.strategy is Strategy.CENTRE
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("fit", "crop", "'cover', 'pad', 'stretch'"),
+    ("strategy", "center", "spells it 'centre'"),
+    ("strategy", "attention", "'centre', 'focus', 'smart'"),
+    ("focus", (1.5, 0.2), "fractions 0..1"),
+    ("focus", "0.5", "fractions"),
+    ("background", "not-a-colour", "colour"),
+    ("background", (0, 0, 300), "0..255"),
+    ("faces", "hide", "'blur'"),
+    ("min_face_px", -1, ">= 0.0"),
+    ("min_face_score", 2, "0.0..1.0"),
+    ("upscale_warning", 0.5, ">= 1.0"),
+    ("crop_bounds", (0.5, 0, 0.4, 1), "left < right"),
+    ("crop_bounds", (0, 0, 1), "four fractions"),
+    ("alpha", "drop", "'flatten', 'keep'"),
+])
+def test_bad_values_name_the_field_the_value_and_what_is_allowed(field, value, fragment):
+    with pytest.raises(OptionError) as error:
+        FrameOptions(**{field: value})
+    assert error.value.field == field
+    assert fragment in str(error.value)
+    assert repr(value) in str(error.value) or str(value) in str(error.value)
+
+
+def test_focus_strategy_needs_a_point():
+    with pytest.raises(OptionError, match="needs a focus"):
+        FrameOptions(strategy="focus")
+
+
+def test_options_are_frozen():
+    options = FrameOptions()
+    with pytest.raises(AttributeError):
+        options.fit = Fit.PAD  # type: ignore[misc]
+
+
+def test_colours():
+    assert parse_colour("white", field="c") == (255, 255, 255)
+    assert parse_colour("#102030", field="c") == (16, 32, 48)
+    assert parse_colour("1,2,3", field="c") == (1, 2, 3)
+    assert parse_colour((9, 8, 7), field="c") == (9, 8, 7)
+    assert FrameOptions(background="blur").background == "blur"
+
+
+def test_crop_bounds_are_coordinates():
+    bounds = CropBounds.coerce("0.1,0.2,0.9,1")
+    assert bounds.box((1000, 500)) == (100.0, 100.0, 900.0, 500.0)
+
+
+def test_limits_validate():
+    with pytest.raises(OptionError):
+        Limits(max_pixels=0)
+    with pytest.raises(OptionError):
+        FrameOptions(limits={"max_pixels": 5})

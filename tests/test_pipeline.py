@@ -1,0 +1,167 @@
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import smartframe
+from smartframe.errors import OptionError
+from smartframe.geometry import Size
+from smartframe.targets import presets
+
+from conftest import encode_image, marker_image, mean_abs_diff, stored_for_orientation, with_orientation
+
+FITS = ["cover", "pad", "stretch"]
+ODD_SOURCES = [(1, 1), (1, 5000), (5000, 1), (3, 7), (641, 479), (1001, 333), (333, 1001), (2, 3)]
+ALL_PRESET_SIZES = sorted({size for p in presets().values() for size in p.sizes})
+
+
+def flat(width, height, value=90):
+    image = np.full((height, width, 3), value, np.uint8)
+    image[: max(1, height // 2), : max(1, width // 2)] = (200, 40, 40)
+    return image
+
+
+source_sides = st.one_of(st.integers(1, 64), st.integers(65, 2500), st.sampled_from([1, 2, 3, 4999, 5000]))
+target_sides = st.one_of(st.integers(1, 64), st.integers(65, 2000))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sw=source_sides, sh=source_sides, tw=target_sides, th=target_sides,
+       fit=st.sampled_from(FITS), strategy=st.sampled_from(["centre", "focus"]),
+       fx=st.floats(0, 1), fy=st.floats(0, 1), background=st.sampled_from(["black", "blur"]))
+def test_output_is_always_exactly_the_target_size(sw, sh, tw, th, fit, strategy, fx, fy, background):
+    focus = (fx, fy) if strategy == "focus" else None
+    result = smartframe.frame(flat(sw, sh), (tw, th), fit=fit, strategy=strategy, focus=focus,
+                              background=background)
+    assert result.image.size == (tw, th)
+    assert result.image.mode == "RGB"
+    x0, y0, x1, y1 = result.crop_box
+    assert -1e-6 <= x0 < x1 <= sw + 1e-6 and -1e-6 <= y0 < y1 <= sh + 1e-6
+    if fit == "cover":  # no distortion: the crop keeps the target's aspect ratio
+        assert abs((x1 - x0) / (y1 - y0) - tw / th) <= (tw / th) * (1.0 / min(th, tw) + 1e-9)
+
+
+@pytest.mark.parametrize("source", ODD_SOURCES)
+@pytest.mark.parametrize("fit", FITS)
+def test_odd_sources_times_every_preset_size(source, fit):
+    image = flat(*source)
+    for size in ALL_PRESET_SIZES:
+        result = smartframe.frame(image, size, fit=fit, strategy="centre")
+        assert result.image.size == tuple(size), (source, size, fit)
+
+
+def test_every_source_kind_gives_the_same_result(tmp_path):
+    image = marker_image(320, 200)
+    data = encode_image(Image.fromarray(image), "PNG")
+    path = tmp_path / "in.png"
+    path.write_bytes(data)
+    results = [smartframe.frame(s, "160x90", strategy="centre") for s in
+               (str(path), path, data, io.BytesIO(data), Image.fromarray(image), image)]
+    first = np.asarray(results[0].image)
+    for result in results[1:]:
+        assert np.array_equal(np.asarray(result.image), first)
+        assert result.crop_box == results[0].crop_box
+
+
+def test_the_output_is_the_crop_box_of_the_upright_source():
+    """Golden with tolerance: the output equals Pillow resampling the reported crop box."""
+    upright = np.asarray(Image.fromarray(marker_image(64, 48)).resize((1200, 900), Image.BILINEAR))
+    stored = stored_for_orientation(Image.fromarray(upright), 6)
+    result = smartframe.frame(with_orientation(stored, "JPEG", 6, quality=95), "400x400",
+                              strategy="focus", focus=(0.2, 0.5))
+    assert result.source_size == Size(1200, 900)
+    expected = Image.fromarray(upright).resize((400, 400), Image.LANCZOS, box=result.crop_box)
+    assert mean_abs_diff(np.asarray(result.image), np.asarray(expected)) < 3.0
+
+
+def test_framing_an_image_already_at_the_target_size_is_identity():
+    image = marker_image(160, 90)
+    result = smartframe.frame(image, "160x90", strategy="centre")
+    assert result.crop_box == (0.0, 0.0, 160.0, 90.0)
+    assert np.array_equal(np.asarray(result.image), image)
+
+
+def test_mirroring_the_source_mirrors_a_centre_crop():
+    image = marker_image(300, 200)
+    a = np.asarray(smartframe.frame(image, "120x120", strategy="centre").image)
+    b = np.asarray(smartframe.frame(image[:, ::-1].copy(), "120x120", strategy="centre").image)
+    assert mean_abs_diff(a[:, ::-1], b) < 1.0
+
+
+def test_several_sizes_from_one_call():
+    results = smartframe.frame_sizes(flat(1600, 1000), ["1280x720", "720x1280", "sora-2"], strategy="centre")
+    assert [r.image.size for r in results] == [(1280, 720), (720, 1280), (1280, 720)]
+    assert results[2].target.preset == "sora-2"
+    with pytest.raises(OptionError):
+        smartframe.frame_sizes(flat(10, 10), "1280x720")
+    with pytest.raises(OptionError):
+        smartframe.frame_sizes(flat(10, 10), [])
+
+
+def test_auto_resolution_picks_by_orientation_and_size_and_warns_on_upscale():
+    big = smartframe.frame(flat(4000, 2250), "sora-2-pro", strategy="centre")
+    assert big.output_size == Size(1920, 1080) and not big.warnings
+    tall = smartframe.frame(flat(900, 1600), "sora-2", strategy="centre")
+    assert tall.output_size == Size(720, 1280)
+    tiny = smartframe.frame(flat(400, 225), "sora-2-pro", strategy="centre")
+    assert tiny.output_size == Size(1280, 720)
+    assert tiny.plan.upscale == pytest.approx(3.2)
+    assert any("enlarged 3.20x" in w for w in tiny.warnings)
+
+
+def test_crop_bounds_frame_only_the_region():
+    result = smartframe.frame(flat(1000, 1000), "100x100", crop_bounds=(0.5, 0.25, 1, 0.75), strategy="centre")
+    assert result.crop_box == (500.0, 250.0, 1000.0, 750.0)
+
+
+def test_pad_and_stretch_report_the_whole_image():
+    for fit in ("pad", "stretch"):
+        result = smartframe.frame(flat(300, 100), "200x200", fit=fit)
+        assert result.crop_box == (0.0, 0.0, 300.0, 100.0) and result.strategy is None
+    padded = np.asarray(smartframe.frame(flat(300, 100), "300x300", fit="pad", background="#00ff00").image)
+    assert padded[0, 150].tolist() == [0, 255, 0] and padded[299, 150].tolist() == [0, 255, 0]
+
+
+def test_alpha_is_kept_only_when_asked():
+    rgba = np.zeros((100, 200, 4), np.uint8)
+    rgba[..., 3] = 128
+    flattened = smartframe.frame(rgba, "100x100", strategy="centre")
+    assert flattened.image.mode == "RGB"
+    kept = smartframe.frame(rgba, "100x100", strategy="centre", alpha="keep")
+    assert kept.image.mode == "RGBA" and kept.image.getpixel((5, 5))[3] == 128
+    assert Image.open(io.BytesIO(kept.to_bytes("png"))).mode == "RGBA"
+    assert Image.open(io.BytesIO(kept.to_bytes())).mode == "RGBA"  # default skips JPEG for alpha
+    with pytest.raises(OptionError):
+        kept.to_bytes("jpeg")
+    opaque = smartframe.frame(flat(200, 100), "100x100", strategy="centre", alpha="keep")
+    assert opaque.image.mode == "RGB"
+
+
+def test_result_encodes_with_the_targets_rules(tmp_path):
+    result = smartframe.frame(flat(2000, 1200), "instagram-square", strategy="centre")
+    assert result.target.formats == ("jpeg",)
+    data = result.to_bytes()
+    assert data[:2] == b"\xff\xd8" and len(data) <= result.target.max_bytes
+    saved = result.save(tmp_path / "out.webp")
+    assert saved.format == "webp" and Image.open(tmp_path / "out.webp").size == (1080, 1080)
+
+
+def test_report_is_json_ready():
+    import json
+
+    report = smartframe.frame(flat(640, 480), "320x180", strategy="centre").report()
+    data = json.loads(json.dumps(report))
+    assert data["crop_box"] == [0, 60, 640, 420]
+    assert data["scale"] == 0.5 and data["fit"] == "cover" and data["strategy"] == "centre"
+    assert data["source_size"] == [640, 480] and data["output_size"] == [320, 180]
+    assert data["faces"] == []
+
+
+def test_unknown_options_are_refused():
+    with pytest.raises(TypeError, match="unknown option"):
+        smartframe.frame(flat(10, 10), "10x10", fitt="pad")
+    with pytest.raises(OptionError):
+        smartframe.frame(flat(10, 10), "10x10", fit="crop")

@@ -1,0 +1,107 @@
+import pytest
+
+from smartframe.analysis import Analysis
+from smartframe.geometry import Box, Size
+from smartframe.options import FrameOptions
+from smartframe.plan import max_reduction_for, plan_frame
+from smartframe.targets import Target, parse_target
+
+NO_ANALYSIS = Analysis(importance=None, grid_scale=(1.0, 1.0))
+SOURCE = Size(1600, 1000)
+
+
+def plan(size="1280x720", source=SOURCE, working_scale=(1.0, 1.0), **options):
+    return plan_frame(parse_target(size), source, FrameOptions(**options), NO_ANALYSIS,
+                      working_scale=working_scale)
+
+
+def test_centre_cover_window():
+    p = plan(strategy="centre", working_scale=(0.5, 0.5))
+    assert p.crop_box == Box(0, 50, 1600, 950)
+    assert p.content_box == Box(0, 0, 1280, 720)
+    assert p.scale == pytest.approx(0.8)
+    assert p.reason.startswith("centre")
+
+
+def test_focus_places_the_window_and_clamps_at_the_border():
+    p = plan("1000x1000", strategy="focus", focus=(0.1, 0.5))
+    assert p.crop_box == Box(0, 0, 1000, 1000)
+    p = plan("1000x1000", focus=(0.6, 0.5))
+    assert p.strategy.value == "focus" and p.crop_box.centre[0] == pytest.approx(960)
+
+
+@pytest.mark.parametrize("position, content", [
+    ("centre", Box(64, 0, 1216, 720)),  # 1600x1000 contained in 1280x720 is 1152x720
+    ("left", Box(0, 0, 1152, 720)),
+    ("right", Box(128, 0, 1280, 720)),
+])
+def test_pad_positions(position, content):
+    p = plan(fit="pad", pad_position=position, background="blue")
+    assert p.crop_box == Box(0, 0, 1600, 1000)
+    assert p.content_box == content
+    assert p.background == (0, 0, 255) and p.strategy is None
+
+
+def test_pad_top_and_bottom_for_letterbox():
+    top = plan("1000x1000", fit="pad", pad_position="top")
+    bottom = plan("1000x1000", fit="pad", pad_position="bottom")
+    assert top.content_box == Box(0, 0, 1000, 625)
+    assert bottom.content_box == Box(0, 375, 1000, 1000)
+
+
+def test_stretch_uses_the_whole_region():
+    p = plan("500x500", fit="stretch")
+    assert p.crop_box == Box(0, 0, 1600, 1000) and p.content_box == Box(0, 0, 500, 500)
+    assert p.scale_xy == (pytest.approx(500 / 1600), pytest.approx(0.5))
+
+
+def test_crop_bounds_limit_the_window():
+    p = plan("1000x1000", strategy="centre", crop_bounds=(0.5, 0, 1, 1))
+    assert p.region == Box(800, 0, 1600, 1000)
+    assert p.region.contains(p.crop_box) and p.crop_box.width == 800
+
+
+def test_shrinking_snaps_to_the_working_grid_enlarging_keeps_fractions():
+    small = plan("160x90", source=Size(481, 321), strategy="centre")
+    assert all(float(v).is_integer() for v in small.crop_box)
+    assert abs(small.crop_box.width / small.crop_box.height - 16 / 9) < 0.5 / 90 * 16 / 9 + 0.01
+    big = plan("1280x720", source=Size(481, 321), strategy="centre")
+    assert big.crop_box.width == 481 and big.crop_box.height == pytest.approx(481 * 9 / 16)
+    reduced = plan("400x300", source=Size(4000, 3000), working_scale=(0.25, 0.25), strategy="centre")
+    assert all(float(v * 0.25).is_integer() for v in reduced.crop_box)
+
+
+def test_upscale_warning():
+    assert not plan("1280x720", source=Size(1000, 700), strategy="centre").warnings
+    warned = plan("1280x720", source=Size(400, 300), strategy="centre")
+    assert warned.upscale == pytest.approx(3.2) and "enlarged 3.20x" in warned.warnings[0]
+
+
+def test_to_output_maps_the_crop_box_onto_the_content_box():
+    p = plan(fit="pad")
+    assert p.to_output(p.crop_box) == pytest.approx(p.content_box)
+    c = plan(strategy="centre")
+    assert c.to_output(c.crop_box) == pytest.approx(Box(0, 0, 1280, 720))
+
+
+def test_report_has_the_documented_keys():
+    data = plan(strategy="centre").to_dict()
+    for key in ("crop_box", "source_size", "output_size", "fit", "strategy", "scale", "faces"):
+        assert key in data
+    assert data["crop_box"] == [0, 50, 1600, 950]
+    assert data["source_size"] == [1600, 1000] and data["output_size"] == [1280, 720]
+    assert data["fit"] == "cover" and data["strategy"] == "centre" and data["faces"] == []
+
+
+def test_max_reduction_for_each_fit():
+    region = Box(0, 0, 4000, 3000)
+    assert max_reduction_for(region, Size(1280, 720), FrameOptions().fit) == pytest.approx(3.125)
+    from smartframe.options import Fit
+
+    assert max_reduction_for(region, Size(1280, 720), Fit.PAD) == pytest.approx(4000 / 960)
+    assert max_reduction_for(region, Size(1280, 720), Fit.STRETCH) == pytest.approx(3.125)
+
+
+def test_target_object_is_accepted():
+    p = plan_frame(Target(size=Size(10, 10), name="t"), SOURCE, FrameOptions(strategy="centre"), NO_ANALYSIS)
+    assert p.output_size == Size(10, 10)

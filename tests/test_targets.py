@@ -1,0 +1,64 @@
+import pytest
+
+from smartframe.errors import OptionError
+from smartframe.geometry import Size
+from smartframe.targets import OUTPUT_FORMATS, Preset, Target, choose_preset_size, parse_target, presets
+
+REQUIRED = {
+    "sora-2": {"1280x720", "720x1280"},
+    "sora-2-pro": {"1280x720", "720x1280", "1792x1024", "1024x1792", "1920x1080", "1080x1920"},
+    "runway-gen4-turbo": {"1280x720", "720x1280", "1104x832", "832x1104", "960x960", "1584x672"},
+}
+
+
+def test_presets_cover_the_required_providers():
+    table = presets()
+    for name, sizes in REQUIRED.items():
+        assert {str(s) for s in table[name].sizes} >= sizes
+    veo = [p for p in table.values() if p.provider == "Google"]
+    assert veo, "a Google Veo preset"
+    assert any({"1280x720", "720x1280", "1920x1080", "1080x1920"} <= {str(s) for s in p.sizes} for p in veo)
+    social = {str(s) for p in table.values() for s in p.sizes if p.name.startswith("instagram-")}
+    assert {"1080x1080", "1080x1350", "1080x1920"} <= social
+
+
+def test_every_preset_is_well_formed():
+    for preset in presets().values():
+        assert preset.sizes and all(isinstance(s, Size) for s in preset.sizes)
+        assert preset.formats and set(preset.formats) <= set(OUTPUT_FORMATS)
+        assert preset.max_bytes is None or preset.max_bytes > 0
+        assert preset.sources, f"{preset.name} must say where its rules come from"
+
+
+def test_sora_refuses_faces():
+    assert presets()["sora-2"].refuses_faces
+
+
+def test_parse_target_forms():
+    assert parse_target("1280x720") == Target(size=Size(1280, 720), name="1280x720")
+    assert parse_target((720, 1280)).size == Size(720, 1280)
+    assert isinstance(parse_target("sora-2"), Preset)
+    one = parse_target("sora-2:720x1280")
+    assert isinstance(one, Target) and one.size == Size(720, 1280) and one.preset == "sora-2"
+    assert one.refuses_faces
+    single = parse_target("instagram-square")
+    assert isinstance(single, Target) and single.size == Size(1080, 1080)
+
+
+@pytest.mark.parametrize("bad", ["sora-3", "sora-2:1000x1000", "", "banana:1x1"])
+def test_parse_target_errors_list_what_is_allowed(bad):
+    with pytest.raises(OptionError) as error:
+        parse_target(bad)
+    assert "size=" in str(error.value)
+
+
+def test_auto_resolution_follows_orientation_and_size():
+    pro = presets()["sora-2-pro"]
+    assert choose_preset_size(pro, (4000, 2250)) == Size(1920, 1080)  # large 16:9: the larger
+    assert choose_preset_size(pro, (1400, 790)) == Size(1280, 720)  # too small for 1080p
+    assert choose_preset_size(pro, (800, 450)) == Size(1280, 720)  # smallest: least upscale
+    assert choose_preset_size(pro, (1000, 2000)) in {Size(1080, 1920), Size(1024, 1792), Size(720, 1280)}
+    assert choose_preset_size(pro, (3600, 2000)).width > choose_preset_size(pro, (3600, 2000)).height
+    sora = presets()["sora-2"]
+    assert choose_preset_size(sora, (3000, 2000)) == Size(1280, 720)
+    assert choose_preset_size(sora, (2000, 3000)) == Size(720, 1280)
