@@ -45,13 +45,13 @@ from .options import (
     PadPosition,
     Strategy,
 )
-from .pipeline import FROM_TARGET, FrameResult, frame, frame_sizes
+from .pipeline import FROM_TARGET, FrameResult, frame, frame_sizes, make_plan, make_plans
 from .plan import Plan
 from .targets import Preset, Target, get_preset, parse_target, presets
 
 __all__ = [
     "__version__",
-    "frame", "frame_sizes", "check", "load", "encode",
+    "frame", "frame_sizes", "make_plan", "make_plans", "check", "load", "encode",
     "FrameResult", "CheckReport", "Violation", "Plan", "Analysis", "Face", "Encoded",
     "LoadedImage", "SourceInfo", "FROM_TARGET",
     "FrameOptions", "Limits", "CropBounds", "Fit", "Strategy", "FacePolicy", "PadPosition",

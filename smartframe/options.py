@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Union
 
 from PIL import ImageColor
 
@@ -236,7 +235,7 @@ class FrameOptions:
     fit: Fit = Fit.COVER
     strategy: Strategy | None = None
     focus: tuple[float, float] | None = None
-    background: Union[Colour, str] = (0, 0, 0)
+    background: Colour | str = (0, 0, 0)
     pad_position: PadPosition = PadPosition.CENTRE
     crop_bounds: CropBounds | None = None
     faces: FacePolicy = FacePolicy.KEEP

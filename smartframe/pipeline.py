@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -21,9 +21,10 @@ from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
 from .plan import Plan, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
-from .targets import Preset, Target, choose_preset_size, parse_target
+from .targets import Target, parse_target, resolve_target
 
-__all__ = ["FrameResult", "frame", "frame_sizes", "make_options", "FROM_TARGET"]
+__all__ = ["FrameResult", "frame", "frame_sizes", "make_plan", "make_plans", "make_options",
+           "FROM_TARGET"]
 
 
 class _FromTarget:
@@ -171,40 +172,56 @@ def frame_sizes(source: Source, sizes: Sequence[object], *, options: FrameOption
     Returns one :class:`FrameResult` per size, in order. See :func:`frame` for the rest.
     """
     opts = make_options(options, option_values)
+    loaded, analysis, plans = _prepare(source, sizes, opts)
+    return [_render(loaded, plan, opts) for plan in plans]
+
+
+def make_plan(source: Source, size: object, *, options: FrameOptions | None = None,
+         **option_values) -> Plan:
+    """Decide how ``source`` would be framed to ``size`` without rendering it.
+
+    The :class:`~smartframe.plan.Plan` holds the crop box (source pixels), the strategy,
+    its confidence and reason, and the faces. Same arguments as :func:`frame`.
+    """
+    return make_plans(source, [size], options=options, **option_values)[0]
+
+
+def make_plans(source: Source, sizes: Sequence[object], *, options: FrameOptions | None = None,
+               **option_values) -> list[Plan]:
+    """The plans for several sizes from one decode and one analysis (see :func:`make_plan`)."""
+    return _prepare(source, sizes, make_options(options, option_values))[2]
+
+
+def _prepare(source: Source, sizes: Sequence[object],
+             opts: FrameOptions) -> tuple[LoadedImage, Analysis, list[Plan]]:
+    """Load (decoding no more than the largest output needs), analyse once, plan each size."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes; use frame() for one size")
     specs = [parse_target(s) for s in sizes]
     if not specs:
         raise OptionError("sizes", sizes, "at least one size")
     with open_source(source, limits=opts.limits) as opened:
-        info = opened.info
-        region = framing_region(info.size, opts)
-        targets = [_resolve(spec, region) for spec in specs]
+        region = framing_region(opened.info.size, opts)
+        targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
         loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
                                alpha_background=opts.alpha_background)
-    analysis = analyse_for(loaded, opts)
-    return [_frame_one(loaded, analysis, target, opts) for target in targets]
+    analysis = analyse_for(loaded, region, opts)
+    plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
+                        notes=loaded.notes) for target in targets]
+    return loaded, analysis, plans
 
 
-def analyse_for(loaded: LoadedImage, opts: FrameOptions) -> Analysis:
+def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions) -> Analysis:
     """Run the analysis the options need: importance for ``smart``, faces for any face policy
     other than ``keep`` and for ``smart`` (faces guide the window)."""
     smart = opts.resolved_strategy is Strategy.SMART
     want_faces = smart or opts.faces is not FacePolicy.KEEP
-    return analyse(loaded, importance=smart, faces=want_faces, min_face_score=opts.min_face_score)
+    return analyse(loaded, region, importance=smart, faces=want_faces,
+                   min_face_score=opts.min_face_score)
 
 
-def _resolve(spec: Target | Preset, region: Box) -> Target:
-    if isinstance(spec, Preset):
-        return spec.target(choose_preset_size(spec, (region.width, region.height)))
-    return spec
-
-
-def _frame_one(loaded: LoadedImage, analysis: Analysis, target: Target,
-               opts: FrameOptions) -> FrameResult:
-    plan = plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
-                      notes=loaded.notes)
+def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:
     pixels = render(loaded.pixels, loaded.working_scale, plan)
     pixels, plan, redacted = apply_face_policy(pixels, plan, opts)
     mode = "RGBA" if pixels.shape[2] == 4 else "RGB"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Union
+from collections.abc import Callable
 
 from .analysis import Analysis, Face
 from .geometry import Box, Size, contain_size, cover_window_size, place_window, snap_to_grid
@@ -37,7 +37,7 @@ class Plan:
     strategy: Strategy | None
     crop_box: Box
     content_box: Box
-    background: Union[Colour, str, None]
+    background: Colour | str | None
     faces: tuple[Face, ...]
     confidence: float | None
     reason: str
@@ -121,26 +121,31 @@ def max_reduction_for(region: Box, target: Size, fit: Fit) -> float:
 
 # --- strategies: each only chooses where the cover window goes -----------------------------
 # A strategy takes the region and window size (source pixels), the upright source size, the
-# analysis and the options, and returns a Placement. One table, one dispatch point.
+# analysis, the options and the output size, and returns a Placement. One table, one
+# dispatch point.
 
 def _place_centre(region: Box, window: tuple[float, float], source_size: Size,
-                  analysis: Analysis, options: FrameOptions) -> Placement:
+                  analysis: Analysis, options: FrameOptions, output: Size) -> Placement:
     return Placement(place_window(region, window, region.centre), None, "centre of the frame")
 
 
 def _place_focus(region: Box, window: tuple[float, float], source_size: Size,
-                 analysis: Analysis, options: FrameOptions) -> Placement:
+                 analysis: Analysis, options: FrameOptions, output: Size) -> Placement:
     fx, fy = options.focus  # validated: the focus strategy requires a focus point
     point = (fx * source_size.width, fy * source_size.height)
     return Placement(place_window(region, window, point), None, f"focus point ({fx:g}, {fy:g})")
 
 
 def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
-                 analysis: Analysis, options: FrameOptions) -> Placement:
+                 analysis: Analysis, options: FrameOptions, output: Size) -> Placement:
     focus = None
     if options.focus is not None:
         focus = (options.focus[0] * source_size.width, options.focus[1] * source_size.height)
-    return place_smart(region, window, analysis, focus=focus,
+    # Only identifiable faces bind the window: tiny background faces must not pin it.
+    scale = output.width / window[0]
+    faces = [f for f in analysis.faces
+             if f.score >= options.min_face_score and f.size * scale >= options.min_face_px]
+    return place_smart(region, window, analysis, focus=focus, faces=faces,
                        avoid_faces=options.faces is FacePolicy.AVOID)
 
 
@@ -177,7 +182,7 @@ def plan_frame(
     background = None
     if fit is Fit.COVER:
         window = cover_window_size(region, size)
-        placement = _STRATEGIES[strategy](region, window, source_size, analysis, options)
+        placement = _STRATEGIES[strategy](region, window, source_size, analysis, options, size)
         crop_box, confidence, reason = placement.window, placement.confidence, placement.reason
         content_box = Box.from_size(size)
     elif fit is Fit.PAD:

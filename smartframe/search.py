@@ -1,20 +1,59 @@
-"""Search: where the cover window goes, from the importance map and weighted boxes.
+"""Search: where the cover window goes, from the importance map and weighted face boxes.
 
-Pure NumPy. Windows span the framing region along one axis, so every candidate position is
-one offset along the other ("free") axis; the importance inside each candidate comes from a
-1-D cumulative sum, O(pixels + candidates).
+Pure NumPy. A cover window spans the framing region along one axis, so each candidate is
+one start ``t`` along the other (free) axis and the importance inside it comes from a 1-D
+cumulative sum: O(pixels + candidates). The score of a start is
+
+    J(t) = M(t) - shift_penalty * |t - t0| / n - cut_penalty * cut(t)
+
+* ``M(t)``: the share of the prior-weighted importance inside the window. The prior is a
+  Gaussian centred on the region centre (or on the focus point), std ``centre_sigma`` of
+  each side: photographers centre their subjects.
+* ``t0``: the anchor, the centred window (or the window centred on the focus point);
+  ``n``: the region's length along the free axis.
+* ``cut(t)``: the importance density under the window's two edges (0 at the border), so
+  edges avoid slicing through a strong object.
+
+Faces: a face that fits in the window is never cut (the positions that would cut it are
+excluded); when not all fit, the set with the most face weight (area x score) is kept whole
+and the others are left fully outside. With ``avoid_faces`` the rule flips: positions that
+include the least face weight are preferred.
+
+Confidence is how much more importance the best position holds than the anchor (scaled so
+that 0.25 of the mass is full confidence); weak evidence keeps the window at the anchor
+because moving costs ``shift_penalty``.
+
+Coordinates: inside this module, the analysis grid (x = column, y = row, fractional
+pixels); :func:`place_smart` converts to and from source pixels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-from .analysis import Analysis
+from .analysis import Analysis, Face
 from .geometry import Box, place_window
 
-__all__ = ["Placement", "place_smart", "window_sums"]
+__all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart",
+           "centre_prior", "window_mass", "brute_force_choose"]
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Search constants, measured on the tune split (see ``benchmarks/README.md``)."""
+
+    centre_sigma: float = 0.4  # Gaussian prior std, as a fraction of each side
+    shift_penalty: float = 0.15  # mass share a shift by one whole side must win
+    cut_penalty: float = 0.02  # cost of a window edge on the densest line of the map
+    confidence_scale: float = 0.25  # mass-share advantage that means confidence 1
+
+
+DEFAULT_SEARCH = SearchParams()
 
 
 @dataclass(frozen=True)
@@ -26,16 +65,208 @@ class Placement:
     reason: str
 
 
-def window_sums(profile: np.ndarray, length: int) -> np.ndarray:
-    """Sum of ``profile[i:i + length]`` for every ``i`` in ``0..len(profile) - length``."""
-    csum = np.concatenate([[0.0], np.cumsum(profile, dtype=np.float64)])
-    return csum[length:] - csum[: len(csum) - length]
+@dataclass(frozen=True)
+class WindowChoice:
+    """The chosen window's top-left corner on the analysis grid, with confidence and reason."""
+
+    left: float
+    top: float
+    confidence: float
+    reason: str
+
+
+def centre_prior(height: int, width: int, sigma: float, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
+    """A separable Gaussian around ``centre`` (fractions of width, height) at pixel centres,
+    std ``sigma`` times each side. float64 H x W, peak 1."""
+    rows = (np.arange(height) + 0.5) / height - centre[1]
+    cols = (np.arange(width) + 0.5) / width - centre[0]
+    return np.exp(-0.5 * (rows[:, None] ** 2 + cols[None, :] ** 2) / (sigma * sigma))
+
+
+def window_mass(profile: np.ndarray, length: float, starts: np.ndarray) -> np.ndarray:
+    """The mass of a window of ``length`` (fractional pixels) at each start in ``starts``.
+
+    ``profile`` holds the mass of each pixel along the axis, spread evenly over the pixel;
+    the cumulative sum is interpolated linearly, which is exact for that model.
+    """
+    cumulative = np.concatenate([[0.0], np.cumsum(profile, dtype=np.float64)])
+    knots = np.arange(len(cumulative), dtype=np.float64)
+    return np.interp(starts + length, knots, cumulative) - np.interp(starts, knots, cumulative)
+
+
+def _candidate_starts(n: int, length: float, extra: Sequence[float]) -> np.ndarray:
+    """Every start where the objective can peak: it is piecewise linear between pixel
+    edges and centres (offset by the window length), the anchor and the face edges."""
+    last = max(0.0, n - length)
+    knots = np.arange(0, n + 1, 0.5, dtype=np.float64)
+    starts = np.concatenate([knots, knots - length, [0.0, last], np.asarray(extra, np.float64)])
+    starts = starts[(starts >= 0.0) & (starts <= last)]
+    return np.unique(np.round(starts, 9))
+
+
+def _edge_cut(profile: np.ndarray, length: float, starts: np.ndarray) -> np.ndarray:
+    """Mean normalised density under the window's two edges (an edge on the border is 0)."""
+    peak = profile.max()
+    if peak <= 0:
+        return np.zeros(len(starts))
+    centres = np.arange(len(profile)) + 0.5
+    density = profile / peak
+    near = np.interp(starts, centres, density)
+    far = np.interp(starts + length, centres, density)
+    near[starts <= _EPS] = 0.0
+    far[starts + length >= len(profile) - _EPS] = 0.0
+    return 0.5 * (near + far)
+
+
+def choose_window(importance: np.ndarray, window: tuple[float, float], *,
+                  focus: tuple[float, float] | None = None,
+                  faces: Sequence[tuple[float, float, float, float, float]] = (),
+                  avoid_faces: bool = False,
+                  params: SearchParams = DEFAULT_SEARCH) -> WindowChoice:
+    """Place a cover window of ``window`` = (width, height) grid pixels on ``importance``.
+
+    ``focus``: (x, y) fractions of the grid for the anchor and prior (default: centre).
+    ``faces``: (x0, y0, x1, y1, score) boxes on the grid that the hard rule protects (or,
+    with ``avoid_faces``, keeps out).
+    """
+    height, width = importance.shape
+    window_w, window_h = min(window[0], width), min(window[1], height)
+    free_x, free_y = width - window_w > 1e-6, height - window_h > 1e-6
+    if not (free_x or free_y):
+        return WindowChoice(0.0, 0.0, 1.0, "window covers the region")
+    if free_x and free_y:
+        raise ValueError("a cover window spans the region along one axis")
+    fx, fy = focus if focus is not None else (0.5, 0.5)
+    anchor_name = "centre" if focus is None else "focus"
+    n, length, f_axis = (width, window_w, fx) if free_x else (height, window_h, fy)
+    anchor = float(np.clip(f_axis * n - length / 2, 0.0, n - length))
+    weighted = importance * centre_prior(height, width, params.centre_sigma, (fx, fy))
+    profile = weighted.sum(axis=0 if free_x else 1)
+    total = float(profile.sum())
+    # Face extents along the free axis (a face always lies within the spanned axis).
+    lo = np.array([f[0] if free_x else f[1] for f in faces], np.float64)
+    hi = np.array([f[2] if free_x else f[3] for f in faces], np.float64)
+    face_weight = np.array([(f[2] - f[0]) * (f[3] - f[1]) * f[4] for f in faces], np.float64)
+    if total <= _EPS:
+        if not len(faces):
+            return _at(anchor, free_x, 0.0, f"flat importance: {anchor_name}")
+        profile, total = np.ones(n), float(n)
+    extra = np.concatenate([[anchor], lo, hi, lo - length, hi - length])
+    starts = _candidate_starts(n, length, extra)
+    mass = window_mass(profile, length, starts) / total
+    score = (mass - params.shift_penalty * np.abs(starts - anchor) / n
+             - params.cut_penalty * _edge_cut(profile, length, starts))
+    anchor_index = int(np.argmin(np.abs(starts - anchor)))
+    confidence = float(np.clip((mass.max() - mass[anchor_index]) / params.confidence_scale, 0.0, 1.0))
+    reason = None
+    if len(faces):
+        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index)
+        score = np.where(allowed, score, -np.inf)
+        if reason is not None:
+            confidence = 1.0  # the faces, not the importance evidence, decided
+    best = int(np.argmax(score))
+    start = float(starts[best])
+    if reason is None:
+        moved = abs(start - anchor) > 0.5
+        if len(faces):
+            reason = ("faces kept out; " if avoid_faces else "faces kept; ") + (
+                "subject" if moved else anchor_name)
+        elif not moved:
+            reason = f"weak evidence: {anchor_name}"
+        else:
+            reason = "strong subject" if confidence >= 0.5 else "subject (moderate evidence)"
+    return _at(start, free_x, confidence, reason)
+
+
+def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowChoice:
+    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason)
+
+
+def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray,
+               weight: np.ndarray, avoid: bool, anchor_index: int) -> tuple[np.ndarray, str | None]:
+    """Which starts the faces allow, and a reason when that moved the window off the anchor.
+
+    Keep mode: exclude starts that cut a face that fits; among the rest keep those holding
+    the most face weight. Avoid mode: keep the starts that include the least face weight.
+    """
+    t = starts[:, None]
+    inside = (t <= lo[None, :] + 1e-6) & (t + length >= hi[None, :] - 1e-6)
+    overlap = (t < hi[None, :] - 1e-6) & (t + length > lo[None, :] + 1e-6)
+    if avoid:
+        included = overlap @ weight
+        allowed = included <= included.min() + _EPS
+        kept = None
+    else:
+        fits = (hi - lo) <= length + 1e-6
+        cut = ((overlap & ~inside) & fits[None, :]) @ weight
+        allowed = cut <= _EPS
+        if not allowed.any():  # faces too dense to avoid cutting: cut the least
+            allowed = cut <= cut.min() + _EPS
+        held = inside @ weight
+        allowed &= held >= held[allowed].max() - _EPS
+        kept = inside
+    if allowed[anchor_index]:
+        return allowed, None
+    if avoid:
+        return allowed, "faces kept out of the window"
+    best_kept = int(kept[np.flatnonzero(allowed)[0]].sum())
+    fitting = int(((hi - lo) <= length + 1e-6).sum())
+    return allowed, f"faces: kept {best_kept} of {len(lo)}" + ("" if best_kept == fitting else " (not all fit)")
 
 
 def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
-                focus: tuple[float, float] | None = None, avoid_faces: bool = False) -> Placement:
-    """Place the window where the most importance falls (source pixels in and out)."""
+                focus: tuple[float, float] | None = None, faces: Sequence[Face] = (),
+                avoid_faces: bool = False, params: SearchParams = DEFAULT_SEARCH) -> Placement:
+    """Place a cover ``window`` (width, height in source pixels) inside ``region``.
+
+    ``focus`` is a point in source pixels; ``faces`` (source pixels) are the faces the hard
+    rule protects (or keeps out with ``avoid_faces``). Without an importance map the window
+    goes to the focus point or the centre.
+    """
     if analysis.importance is None:
         centre = focus if focus is not None else region.centre
-        return Placement(place_window(region, window, centre), 0.0, "no analysis: centre")
-    raise NotImplementedError("smart placement lands with the content-aware issue")
+        return Placement(place_window(region, window, centre), 0.0, "no importance map: centre")
+    sx, sy = analysis.grid_scale
+    ox, oy = analysis.grid_origin
+    grid_focus = None
+    if focus is not None:
+        grid_focus = (float(np.clip((focus[0] - region.x0) / region.width, 0, 1)),
+                      float(np.clip((focus[1] - region.y0) / region.height, 0, 1)))
+    grid_faces = [((f.x0 - ox) * sx, (f.y0 - oy) * sy, (f.x1 - ox) * sx, (f.y1 - oy) * sy, f.score)
+                  for f in faces]
+    choice = choose_window(analysis.importance, (window[0] * sx, window[1] * sy), focus=grid_focus,
+                           faces=grid_faces, avoid_faces=avoid_faces, params=params)
+    left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
+    top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
+    return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason)
+
+
+def brute_force_choose(importance: np.ndarray, window: tuple[float, float], *,
+                       focus: tuple[float, float] | None = None, step: float = 1 / 64,
+                       params: SearchParams = DEFAULT_SEARCH) -> tuple[float, float, float]:
+    """Reference search without faces, for tests: every start on a ``step`` grid, the mass
+    by explicit per-pixel overlap. Returns (best score, left, top)."""
+    height, width = importance.shape
+    window_w, window_h = min(window[0], width), min(window[1], height)
+    free_x = width - window_w > 1e-6
+    fx, fy = focus if focus is not None else (0.5, 0.5)
+    weighted = importance * centre_prior(height, width, params.centre_sigma, (fx, fy))
+    n, length, f_axis = (width, window_w, fx) if free_x else (height, window_h, fy)
+    anchor = float(np.clip(f_axis * n - length / 2, 0.0, n - length))
+    profile = weighted.sum(axis=0 if free_x else 1)
+    peak = profile.max()
+    best = (-np.inf, 0.0, 0.0)
+    for start in np.unique(np.append(np.arange(0, n - length + 1e-12, step), [n - length, anchor])):
+        pixels = np.arange(n)
+        overlap = np.clip(np.minimum(start + length, pixels + 1) - np.maximum(start, pixels), 0, 1)
+        mass = float((profile * overlap).sum() / profile.sum())
+        edges = 0.0
+        if peak > 0:
+            centres = pixels + 0.5
+            near = 0.0 if start <= 1e-9 else float(np.interp(start, centres, profile / peak))
+            far = 0.0 if start + length >= n - 1e-9 else float(np.interp(start + length, centres, profile / peak))
+            edges = 0.5 * (near + far)
+        score = mass - params.shift_penalty * abs(start - anchor) / n - params.cut_penalty * edges
+        if score > best[0] + 1e-12:
+            best = (score, float(start), 0.0) if free_x else (score, 0.0, float(start))
+    return best

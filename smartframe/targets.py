@@ -28,6 +28,7 @@ __all__ = [
     "get_preset",
     "parse_target",
     "choose_preset_size",
+    "resolve_target",
 ]
 
 #: Formats smartframe writes, in its order of preference for a target that accepts several.
@@ -163,3 +164,11 @@ def choose_preset_size(preset: Preset, region: tuple[float, float]) -> Size:
     if fillable:
         return max(fillable, key=lambda s: s.area)
     return min(group, key=lambda s: s.area)
+
+
+def resolve_target(spec: Target | Preset, region: tuple[float, float]) -> Target:
+    """The target to frame a source region of ``(width, height)`` to: the spec itself, or the
+    preset size :func:`choose_preset_size` picks for the region."""
+    if isinstance(spec, Preset):
+        return spec.target(choose_preset_size(spec, region))
+    return spec

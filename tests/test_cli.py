@@ -9,7 +9,6 @@ from PIL import Image
 from smartframe.cli import main
 from smartframe.targets import presets
 
-from conftest import encode_image
 
 
 @pytest.fixture

@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Quality benchmark: how much of what matters does each method's cover window keep?
+
+    python benchmarks/quality.py [--data DIR] [--split all|tune|holdout] [--both-splits]
+                                 [--methods smartframe,vips_attention,...] [--per-aspect]
+                                 [--limit N] [--json OUT] [--markdown OUT]
+
+For every photo with ground truth (GT) and each aspect ratio (16:9, 9:16, 1:1) the window
+is the largest of that aspect that fits the photo; a method only chooses where it goes.
+Score = the share of the GT mass inside the window: mask pixels for mask folders, fixation
+density for fixation folders, labelled face-box area for face folders. Cases whose window
+covers more than 95% of the photo are skipped. Per folder and over all cases the table
+gives the mean centre-crop score, the best possible score (window placed knowing the GT),
+each method's mean score, the gain ``(method - centre) / (best - centre)`` on those means,
+the share of cases where the method keeps at least 5 points less than the centre crop,
+and the median milliseconds per call (from the decoded RGB array; for smartframe this
+includes face detection).
+
+Folders are recognised by layout, so ``--data`` can point at your own data:
+``pairs.csv`` with image,mask columns (mask folder); ``stimuli/`` + ``fixation_maps/``
+(fixation folder); ``faces.json`` with ``images/<name>/face_boxes`` (face folder).
+
+Split: a photo is in the *tune* half when int(sha1(lower-case file stem)[:8], 16) is even,
+else in the *holdout* half. smartframe's constants were measured on the tune half only.
+The stem (not the path) is hashed because the same photo appears in several folders.
+
+Every returned window is checked (size within 1 px, inside the photo): a method that
+returns a wrong box fails the run instead of scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+ASPECTS = (("16:9", 16, 9), ("9:16", 9, 16), ("1:1", 1, 1))
+MAX_COVER = 0.95
+WORSE = 0.05
+TARGET_GAIN_FOLDER, TARGET_GAIN_ALL, TARGET_WORSE = 0.30, 0.40, 0.10
+
+
+@dataclass(frozen=True)
+class Case:
+    folder: str
+    kind: str  # "mask" | "fixation" | "faces"
+    image: Path
+    ground_truth: object  # a mask/map path, or a list of (x, y, w, h) boxes
+
+    @property
+    def split(self) -> str:
+        return split_of(self.image)
+
+
+def split_of(path: Path) -> str:
+    """'tune' or 'holdout', from the hash of the lower-case file stem."""
+    digest = hashlib.sha1(path.stem.lower().encode()).hexdigest()
+    return "tune" if int(digest[:8], 16) % 2 == 0 else "holdout"
+
+
+def discover(data: Path) -> dict[str, list[Case]]:
+    """Every ground-truth folder directly under ``data``, by its layout."""
+    folders: dict[str, list[Case]] = {}
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        cases: list[Case] = []
+        if (folder / "pairs.csv").is_file():
+            with open(folder / "pairs.csv", newline="") as stream:
+                for row in csv.DictReader(stream):
+                    if "image" in row and "mask" in row:
+                        cases.append(Case(folder.name, "mask", folder / row["image"], folder / row["mask"]))
+        elif (folder / "faces.json").is_file():
+            meta = json.loads((folder / "faces.json").read_text())
+            for name, entry in sorted(meta.get("images", {}).items()):
+                boxes = [(b["x"], b["y"], b["w"], b["h"]) for b in entry.get("face_boxes", [])]
+                if boxes:
+                    cases.append(Case(folder.name, "faces", folder / name, boxes))
+        elif (folder / "stimuli").is_dir() and (folder / "fixation_maps").is_dir():
+            maps = {p.stem: p for p in (folder / "fixation_maps").iterdir()}
+            for image in sorted((folder / "stimuli").iterdir()):
+                found = maps.get(image.stem) or maps.get(image.stem + "_fixMap")
+                if found:
+                    cases.append(Case(folder.name, "fixation", image, found))
+        if cases:
+            folders[folder.name] = cases
+    return folders
+
+
+def ground_truth_mass(case: Case, width: int, height: int) -> np.ndarray:
+    """The GT mass map, float64 H x W, in the photo's pixel frame."""
+    if case.kind == "faces":
+        mass = np.zeros((height, width))
+        for x, y, w, h in case.ground_truth:
+            x0, y0 = max(0, round(x)), max(0, round(y))
+            x1, y1 = min(width, round(x + w)), min(height, round(y + h))
+            mass[y0:y1, x0:x1] += 1.0
+        return mass
+    with Image.open(case.ground_truth) as image:
+        values = np.asarray(image.convert("L"))
+    if values.shape != (height, width):
+        raise ValueError(f"{case.ground_truth}: GT is {values.shape[::-1]}, photo is {(width, height)}")
+    return (values > 127).astype(np.float64) if case.kind == "mask" else values.astype(np.float64)
+
+
+def window_size(width: int, height: int, aw: int, ah: int) -> tuple[int, int]:
+    """The largest whole-pixel window of aspect aw:ah inside the photo (spans one axis)."""
+    if width * ah >= height * aw:
+        return min(width, max(1, round(height * aw / ah))), height
+    return width, min(height, max(1, round(width * ah / aw)))
+
+
+class Scorer:
+    """Window scores from an integral image of the GT mass."""
+
+    def __init__(self, mass: np.ndarray):
+        self.height, self.width = mass.shape
+        self.total = float(mass.sum())
+        self.integral = np.zeros((self.height + 1, self.width + 1))
+        self.integral[1:, 1:] = mass.cumsum(0).cumsum(1)
+
+    def score(self, box: tuple[int, int, int, int]) -> float:
+        x0, y0, x1, y1 = box
+        s = self.integral
+        return float(s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / self.total
+
+    def best(self, ww: int, wh: int) -> tuple[float, tuple[int, int, int, int]]:
+        """Exhaustive over every whole-pixel position: the oracle."""
+        s = self.integral
+        ys, xs = np.meshgrid(np.arange(self.height - wh + 1), np.arange(self.width - ww + 1), indexing="ij")
+        sums = s[ys + wh, xs + ww] - s[ys, xs + ww] - s[ys + wh, xs] + s[ys, xs]
+        k = int(np.argmax(sums))
+        y0, x0 = int(ys.flat[k]), int(xs.flat[k])
+        return float(sums.flat[k]) / self.total, (x0, y0, x0 + ww, y0 + wh)
+
+
+def checked(box, width: int, height: int, ww: int, wh: int, method: str) -> tuple[int, int, int, int]:
+    """The box on whole pixels, after asserting it is the requested window inside the photo."""
+    values = [float(v) for v in box]
+    if not all(math.isfinite(v) for v in values):
+        raise AssertionError(f"{method}: non-finite box {box}")
+    x0, y0, x1, y1 = (round(v) for v in values)
+    if abs((x1 - x0) - ww) > 1 or abs((y1 - y0) - wh) > 1:
+        raise AssertionError(f"{method}: box {box} is not the requested {ww}x{wh} window")
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise AssertionError(f"{method}: box {box} lies outside the {width}x{height} photo")
+    # Score the requested window at the method's position (its size may differ by rounding).
+    x0, y0 = min(x0, width - ww), min(y0, height - wh)
+    return x0, y0, x0 + ww, y0 + wh
+
+
+# --- methods: (rgb, ww, wh) -> (x0, y0, x1, y1) in source pixels -------------------------------
+
+def centre(rgb: np.ndarray, ww: int, wh: int):
+    height, width = rgb.shape[:2]
+    x0, y0 = (width - ww) // 2, (height - wh) // 2
+    return x0, y0, x0 + ww, y0 + wh
+
+
+def smartframe_method(rgb: np.ndarray, ww: int, wh: int):
+    """smartframe's default: the smart strategy with face detection, planned at the window size
+    (scale 1, so the crop box is the window itself)."""
+    import smartframe
+
+    return smartframe.make_plan(rgb, (ww, wh)).crop_box
+
+
+def _vips(interesting: str) -> Callable:
+    def method(rgb: np.ndarray, ww: int, wh: int):
+        import pyvips
+
+        height, width = rgb.shape[:2]
+        image = pyvips.Image.new_from_memory(np.ascontiguousarray(rgb).data, width, height, 3, "uchar")
+        out = image.smartcrop(ww, wh, interesting=interesting)
+        # libvips reports the crop's left/top as minus the output's x/y offset.
+        x0, y0 = -out.xoffset, -out.yoffset
+        return x0, y0, x0 + out.width, y0 + out.height
+
+    return method
+
+
+def smartcrop_py(rgb: np.ndarray, ww: int, wh: int):
+    import smartcrop
+
+    # At the full window size there is no prescale: the result is in source pixels.
+    crop = smartcrop.SmartCrop().crop(Image.fromarray(rgb), ww, wh)["top_crop"]
+    return crop["x"], crop["y"], crop["x"] + crop["width"], crop["y"] + crop["height"]
+
+
+METHODS: dict[str, Callable] = {
+    "smartframe": smartframe_method,
+    "vips_attention": _vips("attention"),
+    "vips_entropy": _vips("entropy"),
+    "smartcrop_py": smartcrop_py,
+}
+
+
+def run(data: Path, methods: list[str], *, split: str, folders: list[str], limit: int,
+        progress: bool) -> list[dict]:
+    rows: list[dict] = []
+    found = discover(data)
+    if folders:
+        found = {k: v for k, v in found.items() if k in folders}
+    if not found:
+        raise SystemExit(f"no ground-truth folders found under {data}")
+    for folder, cases in found.items():
+        cases = [c for c in cases if split == "all" or c.split == split][: limit or None]
+        for index, case in enumerate(cases):
+            with Image.open(case.image) as image:
+                rgb = np.asarray(image.convert("RGB"))
+            height, width = rgb.shape[:2]
+            scorer = Scorer(ground_truth_mass(case, width, height))
+            if scorer.total <= 0:
+                continue
+            for aspect, aw, ah in ASPECTS:
+                ww, wh = window_size(width, height, aw, ah)
+                if ww * wh > MAX_COVER * width * height:
+                    continue
+                best, best_box = scorer.best(ww, wh)
+                row = {"folder": folder, "image": str(case.image.relative_to(data)), "split": case.split,
+                       "aspect": aspect, "window": [ww, wh], "best": best,
+                       "centre": scorer.score(checked(centre(rgb, ww, wh), width, height, ww, wh, "centre")),
+                       "scores": {}, "ms": {}}
+                checked(best_box, width, height, ww, wh, "best")
+                for name in methods:
+                    start = time.perf_counter()
+                    box = METHODS[name](rgb, ww, wh)
+                    row["ms"][name] = (time.perf_counter() - start) * 1000.0
+                    row["scores"][name] = scorer.score(checked(box, width, height, ww, wh, name))
+                rows.append(row)
+            if progress and (index + 1) % 50 == 0:
+                print(f"  {folder}: {index + 1}/{len(cases)}", file=sys.stderr)
+    return rows
+
+
+def summarise(rows: list[dict], methods: list[str]) -> dict:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["folder"], []).append(row)
+    groups["ALL"] = rows
+    summary = {}
+    for name, group in groups.items():
+        if not group:
+            continue
+        centre_mean = float(np.mean([r["centre"] for r in group]))
+        best_mean = float(np.mean([r["best"] for r in group]))
+        entry = {"cases": len(group), "centre": centre_mean, "best": best_mean, "methods": {}}
+        for method in methods:
+            scores = np.array([r["scores"][method] for r in group])
+            centres = np.array([r["centre"] for r in group])
+            mean = float(scores.mean())
+            entry["methods"][method] = {
+                "score": mean,
+                "gain": (mean - centre_mean) / (best_mean - centre_mean) if best_mean - centre_mean > 1e-12 else float("nan"),
+                "worse": float(np.mean(scores - centres <= -WORSE + 1e-12)),
+                "ms": float(statistics.median(r["ms"][method] for r in group)),
+            }
+        summary[name] = entry
+    return summary
+
+
+def table(summary: dict, methods: list[str], title: str) -> str:
+    lines = [f"### {title}", "",
+             "score / gain / share of cases 5+ points worse than centre / median ms per image", "",
+             "| folder | cases | centre | best | " + " | ".join(methods) + " |",
+             "|---|---:|---:|---:|" + "---|" * len(methods)]
+    for name, entry in summary.items():
+        cells = [f"{m['score']:.3f} / {m['gain']:+.2f} / {100 * m['worse']:.0f}% / {m['ms']:.1f}"
+                 for m in (entry["methods"][method] for method in methods)]
+        label = f"**{name}**" if name == "ALL" else name
+        lines.append(f"| {label} | {entry['cases']} | {entry['centre']:.3f} | {entry['best']:.3f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def verdict(summary: dict, method: str) -> list[str]:
+    """The issue's targets for ``method``: PASS/FAIL lines with the measured figure."""
+    lines = []
+    for name, entry in summary.items():
+        m = entry["methods"][method]
+        bar = TARGET_GAIN_ALL if name == "ALL" else TARGET_GAIN_FOLDER
+        ok = m["gain"] >= bar and (name == "ALL" or m["worse"] <= TARGET_WORSE)
+        lines.append(f"{'PASS' if ok else 'FAIL'} {name}: gain {m['gain']:+.3f} (bar {bar:+.2f}), "
+                     f"worse {100 * m['worse']:.1f}% (bar {100 * TARGET_WORSE:.0f}%)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
+    parser.add_argument("--split", choices=["all", "tune", "holdout"], default="all")
+    parser.add_argument("--both-splits", action="store_true", help="also print the tune and holdout tables")
+    parser.add_argument("--methods", default="smartframe,vips_attention,vips_entropy,smartcrop_py")
+    parser.add_argument("--folders", default="", help="comma-separated folder names (default: all)")
+    parser.add_argument("--limit", type=int, default=0, help="at most N photos per folder")
+    parser.add_argument("--per-aspect", action="store_true")
+    parser.add_argument("--json", type=Path, help="write every case and the summaries here")
+    parser.add_argument("--markdown", type=Path, help="write the tables here too")
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.data is None:
+        parser.error("--data DIR is required (../shared/data was not found)")
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    rows = run(args.data, methods, split=args.split, folders=[f for f in args.folders.split(",") if f],
+               limit=args.limit, progress=args.progress)
+    views = [(f"split={args.split}", rows)]
+    if args.both_splits and args.split == "all":
+        views += [(f"split={s}", [r for r in rows if r["split"] == s]) for s in ("tune", "holdout")]
+    output, summaries = [], {}
+    for title, subset in views:
+        summary = summarise(subset, methods)
+        summaries[title] = summary
+        output.append(table(summary, methods, f"{title}, 16:9 + 9:16 + 1:1 pooled"))
+        if args.per_aspect:
+            for aspect, _, _ in ASPECTS:
+                part = [r for r in subset if r["aspect"] == aspect]
+                output.append(table(summarise(part, methods), methods, f"{title}, {aspect} only"))
+        if "smartframe" in methods:
+            output.append("Targets for smartframe (" + title + "):\n" + "\n".join(verdict(summary, "smartframe")) + "\n")
+    text = "\n".join(output)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "summaries": summaries}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
