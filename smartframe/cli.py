@@ -45,8 +45,15 @@ class _Group(click.Group):
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     if ctx.meta.get("smartframe.debug"):
         traceback.print_exc()
-    click.echo(f"smartframe: {message}", err=True)
+    click.echo(f"smartframe: {_one_line(message)}", err=True)
     ctx.exit(code)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one terminal line: control characters (a newline in a file name or in a
+    decoder's message, an escape sequence) and undecodable file-name bytes are shown
+    escaped, never obeyed, so every error stays one line and names the file readably."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _debug_option(function):
@@ -151,7 +158,7 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
             encode_options["max_bytes"] = max_bytes
         encoded = result.save(path, **encode_options)
         for warning in result.warnings:
-            click.echo(f"smartframe: warning: {input}: {warning}", err=True)
+            click.echo(f"smartframe: warning: {_one_line(f'{input}: {warning}')}", err=True)
         entry = result.report()
         entry["output"] = {"path": str(path), "format": encoded.format, "bytes": len(encoded),
                            "quality": encoded.quality}

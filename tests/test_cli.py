@@ -129,3 +129,14 @@ def test_python_dash_m_runs_the_same_command(photo, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "smartframe", "check", str(tmp_path / "x.png"),
                               "-s", "10x10"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 3 and missing.stderr.count("\n") == 1
+
+
+def test_an_error_stays_one_line_whatever_the_file_name(tmp_path):
+    bad = tmp_path / "two\nlines\x1b[31m.jpg"
+    bad.write_bytes(b"not an image, whatever the name says")
+    for args in (["frame", bad, "-s", "10x10", "-o", tmp_path / "o.jpg", "--strategy", "centre"],
+                 ["check", bad, "-s", "10x10", "--no-faces"]):
+        result = run(*args)
+        assert result.exit_code == 3
+        assert result.stderr.count("\n") == 1  # the newline in the name is shown escaped
+        assert "two\\nlines\\x1b[31m.jpg: not an image" in result.stderr
