@@ -590,7 +590,11 @@ def _describe(image: Image.Image, name: str, file_bytes: int | None, limits: Lim
     _check_pixels(image.size, limits, name)
     tag = None
     try:
-        tag = image.getexif().get(_EXIF_ORIENTATION_TAG)
+        # Image.getexif, not the plugin's: Pillow's PNG plugin decodes the whole image to look
+        # for an eXIf chunk after the pixel data, so a decode error here was taken for an EXIF
+        # error and a corrupt PNG came out half-decoded. EXIF after the pixels is not looked
+        # for: the orientation must be known before decoding.
+        tag = Image.Image.getexif(image).get(_EXIF_ORIENTATION_TAG)
     except _DECODER_ERRORS as error:
         notes.append(f"WARNING: the EXIF block cannot be read ({type(error).__name__}); orientation taken as 1")
     orientation = _orientation(tag) or 1
