@@ -229,43 +229,49 @@ class _BudgetedFile(_ReadBudget, io.BufferedReader):
 
 
 @contextmanager
-def _reading(name: str, what: str, notes: list[str] | None = None) -> Iterator[None]:
+def _reading(name: str, what: str, notes: list[str]) -> Iterator[None]:
     """Run Pillow code on the input and translate what it raises into InputError kinds.
 
-    ``what`` completes "cannot ..." in the message. Pillow's warnings (corrupt EXIF, a
-    truncated read it recovered from, ...) are recorded into ``notes`` as WARNING notes
-    instead of being printed; without ``notes`` they are dropped.
+    ``what`` completes "cannot ..." in the message. What Pillow says about the file with a
+    UserWarning (corrupt EXIF, a truncated read it recovered from, a malformed MPO index)
+    becomes a WARNING note instead of a line on stderr; any other warning (a
+    ResourceWarning, a DeprecationWarning: about code, not the file) is passed on as usual.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Pillow warns above its own pixel threshold; ours is checked from the header.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            yield
-        except SmartframeError:
-            raise  # already ours (some kinds are also OSError or ValueError)
-        except _TooManyReads as error:
-            raise ImageTooLargeError(
-                f"the file is made of too many chunks, segments or blocks (stopped after {error.args[0]} "
-                "reads); no real image is built like this", source=name) from None
-        except Image.DecompressionBombError as error:
-            raise ImageTooLargeError(f"declares more pixels than Pillow's decompression-bomb ceiling "
-                                     f"allows ({error})", source=name) from error
-        except MemoryError:
-            raise ImageTooLargeError(f"ran out of memory: cannot {what}", source=name) from None
-        except ValueError as error:
-            if any(limit in str(error) for limit in _PNG_METADATA_LIMITS):
-                raise ImageTooLargeError(f"a PNG text or ICC chunk decompresses to more than Pillow "
-                                         f"allows ({error})", source=name) from error
-            raise _corrupt(error, what, name) from error
-        except _DECODER_ERRORS as error:
-            raise _corrupt(error, what, name) from error
-        finally:
-            if notes is not None:
-                for warning in caught:
-                    note = f"WARNING: decoder: {' '.join(str(warning.message).split())}"
-                    if note not in notes and not issubclass(warning.category, Image.DecompressionBombWarning):
-                        notes.append(note)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Pillow warns above its own pixel threshold; ours is checked from the header.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                yield
+            except SmartframeError:
+                raise  # already ours (some kinds are also OSError or ValueError)
+            except _TooManyReads as error:
+                raise ImageTooLargeError(
+                    f"the file is made of too many chunks, segments or blocks (stopped after "
+                    f"{error.args[0]} reads); no real image is built like this", source=name) from None
+            except Image.DecompressionBombError as error:
+                raise ImageTooLargeError(f"declares more pixels than Pillow's decompression-bomb "
+                                         f"ceiling allows ({error})", source=name) from error
+            except MemoryError:
+                raise ImageTooLargeError(f"ran out of memory: cannot {what}", source=name) from None
+            except ValueError as error:
+                if any(limit in str(error) for limit in _PNG_METADATA_LIMITS):
+                    raise ImageTooLargeError(f"a PNG text or ICC chunk decompresses to more than "
+                                             f"Pillow allows ({error})", source=name) from error
+                raise _corrupt(error, what, name) from error
+            except _DECODER_ERRORS as error:
+                raise _corrupt(error, what, name) from error
+    finally:
+        for warning in caught:
+            if issubclass(warning.category, UserWarning):
+                note = f"WARNING: decoder: {' '.join(str(warning.message).split())}"
+                if note not in notes:
+                    notes.append(note)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno, source=warning.source)
 
 
 def _corrupt(error: BaseException, what: str, name: str) -> CorruptImageError | UnsupportedImageError:
@@ -285,9 +291,12 @@ class OpenedSource:
     """
 
     def __init__(self, image: Image.Image, info: SourceInfo, *, owned: bool, array: np.ndarray | None,
-                 notes: tuple[str, ...] = ()):
+                 notes: tuple[str, ...] = (), stream: BinaryIO | None = None):
         self._image = image
         self._owned = owned  # we opened it (so we may draft and must close it)
+        # The stream the image was opened from: Pillow does not own a stream it is given
+        # (it drops it after load() without closing it), so this object closes it.
+        self._stream = stream
         self._array = array  # the caller's array, when the source was one
         self._notes = notes  # what reading the header found (Pillow warnings, bad tags)
         self.info = info
@@ -301,7 +310,10 @@ class OpenedSource:
     def close(self) -> None:
         if self._owned and self._image is not None:
             self._image.close()
+        if self._stream is not None:
+            self._stream.close()
         self._image = None
+        self._stream = None
 
     def verify(self) -> tuple[str, ...]:
         """Decode the pixel data (as small as the format allows) to prove it is readable.
@@ -410,8 +422,9 @@ def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
             info = _describe(image, name, file_bytes, limits, notes)
     except BaseException:
         image.close()
+        fp.close()
         raise
-    return OpenedSource(image, info, owned=True, array=None, notes=tuple(notes))
+    return OpenedSource(image, info, owned=True, array=None, notes=tuple(notes), stream=fp)
 
 
 def load(

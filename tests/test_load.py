@@ -308,3 +308,21 @@ def test_banded_high_depth_uses_the_range_of_the_whole_image(monkeypatch):
     assert np.abs(grey - expected).max() <= 0  # one stretch for every band, not one per band
     assert grey[0, 0] == 0 and grey[-1, -1] == 255
     assert any("non-finite" in note for note in loaded.notes)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "TIFF", "WEBP"])
+def test_the_input_file_is_closed_and_only_file_warnings_become_notes(tmp_path: Path, fmt):
+    import gc
+    import warnings
+
+    path = tmp_path / f"image.{fmt.lower()}"
+    path.write_bytes(encode_image(Image.fromarray(marker_image(40, 30)), fmt))
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        loaded = load(path)
+        with open_source(path) as opened:
+            opened.verify()
+        gc.collect()
+    # Pillow drops a stream it was given after load() without closing it; smartframe closes it.
+    assert not any(issubclass(w.category, ResourceWarning) for w in leaked), [str(w.message) for w in leaked]
+    assert not any("unclosed" in note for note in loaded.notes), loaded.notes
