@@ -28,9 +28,12 @@ silently.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import numbers
+import mmap
 import os
+import re
 import struct
 import warnings
 from contextlib import contextmanager
@@ -104,6 +107,15 @@ _PNG_METADATA_LIMITS = ("PngImagePlugin.MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
 # of them would take 20 million reads, over a minute of CPU. The budget stops that within
 # about a second at the default max_file_bytes.
 _BASE_READS = 250_000
+# The most scans a JPEG may have. Every scan of a progressive JPEG is a pass over the whole
+# coefficient buffer, so a 1 MB file of 10 000 tiny scans kept libjpeg busy for 5 s at
+# 16 MP (minutes at 150 MP). Encoders write about 10 (libjpeg's default script) to a few
+# dozen; 256 is the limit NVIDIA's nvImageCodec applies after the Cure53 audit of
+# libjpeg-turbo.
+_MAX_JPEG_SCANS = 256
+# After a scan's header, the entropy-coded data runs until a 0xFF that is not stuffing
+# (0xFF00), a restart marker (0xFFD0-D7) or fill (0xFFFF).
+_NEXT_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 # Rows are converted in bands of about this many pixels: the temporary copies of a band
 # (crop, mode change, ICC transform, float scaling) stay a few tens of megabytes.
 _BAND_PIXELS = 1 << 20
@@ -216,7 +228,7 @@ class _ReadBudget:
     def read(self, size: int | None = -1, /) -> bytes:
         self.reads += 1
         if self.reads > self.budget:
-            raise _TooManyReads(self.budget)
+            raise _TooManyReads(f"{self.budget} reads")
         return super().read(size)  # type: ignore[misc]
 
 
@@ -250,7 +262,7 @@ def _reading(name: str, what: str, notes: list[str]) -> Iterator[None]:
             except _TooManyReads as error:
                 raise ImageTooLargeError(
                     f"the file is made of too many chunks, segments or blocks (stopped after "
-                    f"{error.args[0]} reads); no real image is built like this", source=name) from None
+                    f"{error.args[0]}); no real image is built like this", source=name) from None
             except Image.DecompressionBombError as error:
                 raise ImageTooLargeError(f"declares more pixels than Pillow's decompression-bomb "
                                          f"ceiling allows ({error})", source=name) from error
@@ -420,6 +432,12 @@ def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
     try:
         with _reading(name, "read the image header", notes):
             info = _describe(image, name, file_bytes, limits, notes)
+            if info.format in ("jpeg", "mpo"):
+                scans = _jpeg_scans(fp)
+                if scans > _MAX_JPEG_SCANS:
+                    raise ImageTooLargeError(
+                        f"has {scans} JPEG scans, more than {_MAX_JPEG_SCANS}: each is a pass over "
+                        "the whole image (encoders write about 10)", source=name)
     except BaseException:
         image.close()
         fp.close()
@@ -482,6 +500,49 @@ def _unidentified(fp: BinaryIO, name: str) -> NotAnImageError | CorruptImageErro
         return CorruptImageError(f"starts like a {fmt} file but its header cannot be read", source=name)
     return NotAnImageError("not an image in a format smartframe reads "
                            "(JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF, HEIC with the extra)", source=name)
+
+
+def _jpeg_scans(fp: BinaryIO) -> int:
+    """How many scans (SOS segments) the JPEG in ``fp`` has, counted by walking its marker
+    segments and skipping entropy-coded data in C (a regular expression), without copying
+    the file. Counts the scans of every image in the file (MPO, an EXIF thumbnail is
+    skipped with its APP1 segment)."""
+    position = fp.tell()
+    try:
+        if isinstance(fp, io.BytesIO):
+            with fp.getbuffer() as view:
+                return _count_scans(view)
+        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return _count_scans(view)
+    finally:
+        fp.seek(position)
+
+
+def _count_scans(data) -> int:
+    scans, at, end = 0, 2, len(data)
+    for step in itertools.count():
+        if at + 4 > end:
+            break
+        if step > _BASE_READS:  # a Python step per segment: as bounded as Pillow's parsing
+            raise _TooManyReads(f"{_BASE_READS} JPEG segments")
+        if data[at] != 0xFF:  # not at a marker: resynchronise on the next one
+            found = _NEXT_JPEG_MARKER.search(data, at)
+            if found is None:
+                break
+            at = found.start()
+            continue
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+        elif marker in (0x01, 0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:  # no length field
+            at += 2
+        else:
+            at += 2 + (data[at + 2] << 8 | data[at + 3])
+            if marker == 0xDA:
+                scans += 1
+                found = _NEXT_JPEG_MARKER.search(data, at)
+                at = found.start() if found else end
+    return scans
 
 
 # --- the source kinds -------------------------------------------------------------------------

@@ -961,3 +961,37 @@ def jpeg_broken_mpo_index() -> bytes:
     segments, rest = jpeg_segments(encode(photo(), "JPEG"))
     mpf = b"MPF\0" + b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", 2) + b"\xff" * 40
     return jpeg_join(segments[:1] + [(0xE2, mpf)] + segments[1:], rest)
+
+
+def _progressive_with_repeats(repeats: int) -> bytes:
+    """A progressive 256x256 JPEG whose smallest AC scan is repeated ``repeats`` more
+    times (libjpeg warns about the bogus progression and decodes each repeat)."""
+    y, x = np.mgrid[0:256, 0:256]
+    image = Image.fromarray(((x + y) % 256).astype(np.uint8)).convert("RGB")
+    data = encode(image, "JPEG", progressive=True, quality=80)
+    head, *scans = data[:-2].split(b"\xff\xda")
+    small = min(range(1, len(scans)), key=lambda i: len(scans[i]))
+    repeated = scans[:small + 1] + [scans[small]] * repeats + scans[small + 1:]
+    return head + b"".join(b"\xff\xda" + scan for scan in repeated) + b"\xff\xd9"
+
+
+@case(suffix=".jpg", variants={
+    "1000-scans": (1000, ImageTooLargeError, "JPEG scans"),
+    "200-scans": (190, None, None),
+})
+def jpeg_many_scans(repeats: int) -> bytes:
+    """A progressive JPEG with one tiny scan repeated to over 1000 scans: each scan is a
+    pass over the whole image (10 000 of them took libjpeg 5 s at 16 MP), so
+    ImageTooLargeError from a count of the scans before decoding. With 200 scans (under
+    the limit of 256) it frames."""
+    return _progressive_with_repeats(repeats)
+
+
+@case(suffix=".jpg", expect=ImageTooLargeError, fragment="too many")
+def jpeg_segments_after_first_scan() -> bytes:
+    """A progressive JPEG with 300 000 empty APP5 segments between its first and second
+    scans (after the part Pillow parses when opening). ImageTooLargeError: the scan count
+    walks segments with the same budget as Pillow's parsing."""
+    data = encode(photo(), "JPEG", progressive=True)
+    second = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    return data[:second] + b"\xff\xe5\x00\x02" * 300_000 + data[second:]
