@@ -103,23 +103,41 @@ def _frame_options(function):
         click.option("--alpha", type=_choice(AlphaPolicy), default="flatten", show_default=True,
                      help="Flatten transparency, or keep it (PNG/WebP output)."),
         click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return _limit_options(function)
+
+
+def _limit_options(function):
+    """The input limits (see smartframe.Limits), shared by every command that reads images."""
+    decorators = [
         click.option("--max-pixels", type=int, default=Limits().max_pixels, show_default=True,
                      help="Refuse inputs that declare more pixels."),
-        click.option("--max-file-bytes", type=int, default=Limits().max_file_bytes, show_default=True),
+        click.option("--max-file-bytes", type=int, default=Limits().max_file_bytes, show_default=True,
+                     help="Refuse larger input files."),
+        click.option("--max-decode-bytes", type=int, default=Limits().max_decode_bytes, show_default=True,
+                     help="Refuse inputs whose decoding would need more memory (estimated from the header)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
     return function
 
 
+def _build_limits(values: dict) -> Limits:
+    return Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"],
+                  max_decode_bytes=values["max_decode_bytes"])
+
+
 def _build_options(values: dict) -> FrameOptions:
+    limits = _build_limits(values)
     return FrameOptions(
         fit=values["fit"], strategy=values["strategy"], focus=values["focus"],
         background=values["background"], pad_position=values["pad_position"],
         crop_bounds=values["crop_bounds"], faces=values["face_policy"],
         min_face_px=values["min_face_px"], min_face_score=values["min_face_score"],
         alpha=values["alpha"], alpha_background=values["alpha_background"],
-        limits=Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"]),
+        limits=limits,
     )
 
 
@@ -209,12 +227,13 @@ def _output_path(output: str, input: Path, result: FrameResult, out_format: str 
 @click.option("--min-face-px", type=float, default=24.0, show_default=True,
               help="Smallest identifiable face, in pixels of the target size.")
 @click.option("--min-face-score", type=float, default=0.5, show_default=True)
+@_limit_options
 @_debug_option
 def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
-                  min_face_score: float) -> None:
+                  min_face_score: float, **limit_values) -> None:
     """Check INPUT against the rules of SIZE. Exit 0 when it passes, 1 when it does not."""
     report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
-                       min_face_score=min_face_score)
+                       min_face_score=min_face_score, limits=_build_limits(limit_values))
     if as_json:
         data = report.to_dict()
         click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],

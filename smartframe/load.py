@@ -303,7 +303,8 @@ class OpenedSource:
     """
 
     def __init__(self, image: Image.Image, info: SourceInfo, *, owned: bool, array: np.ndarray | None,
-                 notes: tuple[str, ...] = (), stream: BinaryIO | None = None):
+                 notes: tuple[str, ...] = (), stream: BinaryIO | None = None,
+                 limits: Limits = Limits(), scans: int = 0):
         self._image = image
         self._owned = owned  # we opened it (so we may draft and must close it)
         # The stream the image was opened from: Pillow does not own a stream it is given
@@ -311,6 +312,8 @@ class OpenedSource:
         self._stream = stream
         self._array = array  # the caller's array, when the source was one
         self._notes = notes  # what reading the header found (Pillow warnings, bad tags)
+        self._limits = limits
+        self._scans = scans  # JPEG scans (a multi-scan JPEG keeps every DCT coefficient)
         self.info = info
 
     def __enter__(self) -> OpenedSource:
@@ -330,14 +333,17 @@ class OpenedSource:
     def verify(self) -> tuple[str, ...]:
         """Decode the pixel data (as small as the format allows) to prove it is readable.
 
-        Raises the InputError kind a :meth:`decode` would raise; returns the notes (WARNING
-        notes for anything the decoder recovered from). Converts nothing.
+        Raises the InputError kind a :meth:`decode` would raise (the memory limit included);
+        returns the notes (WARNING notes for anything the decoder recovered from). Converts
+        nothing.
         """
         if self._image is None:
             raise ValueError("verify() after close()")
         notes = list(self._notes)
         if self._array is None:
-            self._load(math.inf, notes)
+            self._draft(math.inf, notes)
+            self._check_memory([])
+            self._load(notes)
         return tuple(notes)
 
     def decode(
@@ -354,6 +360,9 @@ class OpenedSource:
         along each axis). JPEG decodes at 1/2, 1/4 or 1/8 scale when that factor allows;
         then every format is box-reduced by the whole factor that remains (3 here), so the
         working image is never smaller than ``1 / max_reduction`` of the source.
+
+        Before any pixel is decoded, the memory the decode needs is estimated from the
+        header and checked against ``Limits.max_decode_bytes`` (ImageTooLargeError).
         """
         if self._image is None:
             raise ValueError("decode() after close()")
@@ -361,17 +370,25 @@ class OpenedSource:
         notes = list(self._notes)
         if self._array is not None:
             pixels = _array_to_rgb(self._array)
+            if pixels.shape[2] == 4 and alpha is AlphaPolicy.FLATTEN:
+                pixels = flatten_alpha(pixels, alpha_background)
+                notes.append(f"transparency flattened onto rgb{tuple(alpha_background)}")
+            elif pixels.shape[2] == 3 and alpha is AlphaPolicy.KEEP:
+                pixels = _with_opaque_alpha(pixels)
             exif = None
         else:
-            image = self._load(max_reduction, notes)
+            image = self._draft(max_reduction, notes)
             # TIFF comes out of Pillow upright; every other format as stored.
             decoded_from = info.size if image.format in _SELF_ORIENTING_FORMATS else info.stored_size
-            done = decoded_from.width / image.size[0]  # the reduction the decoder already made
+            done = decoded_from.width / image.size[0]  # the reduction the decoder makes (JPEG)
             factor = max(1, math.floor(max_reduction / done + 1e-9))
+            reduced = (math.ceil(image.size[0] / factor), math.ceil(image.size[1] / factor))
+            channels = 4 if alpha is AlphaPolicy.KEEP else 3
+            self._check_memory([("the working image", reduced[0] * reduced[1] * channels)])
+            self._load(notes)
             orientation = 1 if image.format in _SELF_ORIENTING_FORMATS else info.orientation
             with _reading(info.name, "convert the image", notes):
-                pixels = _convert(image, info, factor, orientation, notes)
-            reduced = (math.ceil(image.size[0] / factor), math.ceil(image.size[1] / factor))
+                pixels = _convert(image, info, factor, orientation, alpha, alpha_background, notes)
             if reduced != tuple(decoded_from):
                 notes.append(f"decoded at reduced size {reduced[0]}x{reduced[1]}")
             if info.animated:
@@ -379,29 +396,36 @@ class OpenedSource:
             if info.orientation != 1:
                 notes.append(f"EXIF orientation {info.orientation} applied")
             exif = _exif_bytes(self._image, notes)
-        if pixels.shape[2] == 4:
-            if alpha is AlphaPolicy.FLATTEN:
-                pixels = flatten_alpha(pixels, alpha_background)
-                notes.append(f"transparency flattened onto rgb{tuple(alpha_background)}")
-        elif alpha is AlphaPolicy.KEEP:
-            opaque = np.full(pixels.shape[:2] + (1,), 255, np.uint8)
-            pixels = np.concatenate([pixels, opaque], axis=2)
         pixels = np.ascontiguousarray(pixels)
         pixels.flags.writeable = False
         return LoadedImage(pixels=pixels, info=info, notes=tuple(notes), exif=exif)
 
-    def _load(self, max_reduction: float, notes: list[str]) -> Image.Image:
-        """Decode the pixel data into the PIL image (JPEG: at reduced scale when allowed)."""
+    def _draft(self, max_reduction: float, notes: list[str]) -> Image.Image:
+        """Ask a JPEG decoder for the smallest scale (1/2, 1/4, 1/8) the caller allows.
+        Only configures the decoder: ``image.size`` becomes the size it will decode to."""
         image = self._image
         info = self.info
-        if self._owned and info.format == "jpeg" and max_reduction >= 2:
+        if self._owned and info.format in ("jpeg", "mpo") and max_reduction >= 2:
             wanted = (max(1, math.ceil(info.stored_size.width / max_reduction)),
                       max(1, math.ceil(info.stored_size.height / max_reduction)))
             with _reading(info.name, "decode the image data", notes):
                 image.draft(None, wanted)
-        with _reading(info.name, "decode the image data", notes):
-            image.load()
         return image
+
+    def _check_memory(self, working: list[tuple[str, int]]) -> None:
+        """Refuse the decode when its estimated memory exceeds ``max_decode_bytes``."""
+        parts = _decoder_bytes(self._image, self.info, self._scans) + working
+        total = sum(size for _, size in parts)
+        limit = self._limits.max_decode_bytes
+        if total > limit:
+            detail = ", ".join(f"{what} {_mib(size)}" for what, size in parts if size)
+            raise ImageTooLargeError(
+                f"decoding needs about {total / 2**20:.0f} MiB ({detail}), more than "
+                f"max_decode_bytes={limit}", source=self.info.name)
+
+    def _load(self, notes: list[str]) -> None:
+        with _reading(self.info.name, "decode the image data", notes):
+            self._image.load()
 
 
 def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
@@ -432,17 +456,17 @@ def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
     try:
         with _reading(name, "read the image header", notes):
             info = _describe(image, name, file_bytes, limits, notes)
-            if info.format in ("jpeg", "mpo"):
-                scans = _jpeg_scans(fp)
-                if scans > _MAX_JPEG_SCANS:
-                    raise ImageTooLargeError(
-                        f"has {scans} JPEG scans, more than {_MAX_JPEG_SCANS}: each is a pass over "
-                        "the whole image (encoders write about 10)", source=name)
+            scans = _jpeg_scans(fp) if info.format in ("jpeg", "mpo") else 0
+            if scans > _MAX_JPEG_SCANS:
+                raise ImageTooLargeError(
+                    f"has {scans} JPEG scans, more than {_MAX_JPEG_SCANS}: each is a pass over "
+                    "the whole image (encoders write about 10)", source=name)
     except BaseException:
         image.close()
         fp.close()
         raise
-    return OpenedSource(image, info, owned=True, array=None, notes=tuple(notes), stream=fp)
+    return OpenedSource(image, info, owned=True, array=None, notes=tuple(notes), stream=fp,
+                        limits=limits, scans=scans)
 
 
 def load(
@@ -459,11 +483,25 @@ def load(
 
 
 def flatten_alpha(rgba: np.ndarray, background: Colour) -> np.ndarray:
-    """Composite an HxWx4 uint8 RGBA array over an opaque colour; returns HxWx3 uint8."""
-    alpha = rgba[..., 3:4].astype(np.uint16)
+    """Composite an HxWx4 uint8 RGBA array over an opaque colour; returns HxWx3 uint8.
+
+    Row band by row band, so the 16-bit temporaries stay small whatever the image size."""
+    out = np.empty(rgba.shape[:2] + (3,), np.uint8)
     colour = np.asarray(background, np.uint16)
-    blended = rgba[..., :3].astype(np.uint16) * alpha + colour * (255 - alpha)
-    return ((blended + 127) // 255).astype(np.uint8)
+    rows = max(1, _BAND_PIXELS // max(1, rgba.shape[1]))
+    for top in range(0, rgba.shape[0], rows):
+        part = rgba[top:top + rows]
+        alpha = part[..., 3:4].astype(np.uint16)
+        blended = part[..., :3].astype(np.uint16) * alpha + colour * (255 - alpha)
+        out[top:top + rows] = (blended + 127) // 255
+    return out
+
+
+def _with_opaque_alpha(rgb: np.ndarray) -> np.ndarray:
+    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
+    out[..., :3] = rgb
+    out[..., 3] = 255
+    return out
 
 
 def _bomb_message(error: Image.DecompressionBombError, limits: Limits) -> str:
@@ -500,6 +538,79 @@ def _unidentified(fp: BinaryIO, name: str) -> NotAnImageError | CorruptImageErro
         return CorruptImageError(f"starts like a {fmt} file but its header cannot be read", source=name)
     return NotAnImageError("not an image in a format smartframe reads "
                            "(JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF, HEIC with the extra)", source=name)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else "<1 MiB"
+
+
+# Bytes per pixel of Pillow's storage for a mode (RGB is stored in 4 bytes, like RGBA).
+_PIL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def _decoder_bytes(image: Image.Image, info: SourceInfo, scans: int) -> list[tuple[str, int]]:
+    """What decoding ``image`` (at its current, possibly drafted, size) allocates, by part,
+    estimated from the header. Checked against measured peaks in tests/test_memory.py."""
+    if getattr(image, "_im", None) is not None:
+        return []  # already decoded (a caller's PIL image): nothing more to allocate
+    width, height = image.size
+    pixels = width * height
+    per_pixel = _PIL_BYTES.get(image.mode, 4)
+    parts = [("the decoded image", pixels * per_pixel)]
+    fmt = image.format
+    if fmt in ("JPEG", "MPO") and scans > 1:
+        parts.append(("the DCT coefficients of a multi-scan JPEG", _jpeg_coefficient_bytes(image, info)))
+    elif fmt == "WEBP":
+        # libwebp's animation decoder (Pillow's only WebP path) keeps the canvas and the
+        # previous canvas (RGBA), and Pillow copies the frame into bytes before loading it.
+        parts.append(("libwebp's canvases and a copy", 12 * pixels))
+    elif fmt in ("AVIF", "HEIF"):
+        # The decoder's YUV planes (up to 6 bytes a pixel at 4:4:4 above 8 bits), its RGB
+        # output, and Pillow's bytes copy of it.
+        parts.append(("the decoder's planes and a copy", 10 * pixels))
+    elif fmt == "TIFF":
+        parts.append(("libtiff's strip buffer and the file", _tiff_buffer_bytes(image) + (info.file_bytes or 0)))
+        if info.orientation != 1:  # Pillow turns it upright in load(), into a second image
+            parts.append(("Pillow's upright copy", pixels * per_pixel))
+    return parts
+
+
+def _jpeg_coefficient_bytes(image: Image.Image, info: SourceInfo) -> int:
+    """libjpeg's whole-image coefficient buffer (2 bytes x 64 per 8x8 block, per component,
+    padded to whole MCUs), which a progressive or multi-scan JPEG needs whatever the scale."""
+    layers = getattr(image, "layer", None) or [(None, 1, 1, 0)] * 4
+    h_max = max(max(layer[1] for layer in layers), 1)
+    v_max = max(max(layer[2] for layer in layers), 1)
+    width, height = info.stored_size
+    total = 0
+    for _, h, v, _ in layers:
+        h, v = max(h, 1), max(v, 1)
+        blocks_w = math.ceil(math.ceil(width * h / (h_max * 8)) / h) * h
+        blocks_h = math.ceil(math.ceil(height * v / (v_max * 8)) / v) * v
+        total += blocks_w * blocks_h * 128
+    return total
+
+
+def _tiff_buffer_bytes(image: Image.Image) -> int:
+    """The strip or tile buffer Pillow's libtiff decoder allocates, from the TIFF tags."""
+    tags = getattr(image, "tag_v2", {})
+    width, height = image.size
+
+    def number(tag: int, default: int) -> int:
+        value = tags.get(tag, default)
+        value = value[0] if isinstance(value, tuple) and value else value
+        return int(value) if isinstance(value, numbers.Real) and value > 0 else default
+
+    bits = tags.get(258, (8,))
+    if isinstance(bits, tuple):
+        bits = sum(int(b) for b in bits if isinstance(b, numbers.Real))
+    else:
+        bits = int(bits) * number(277, 1) if isinstance(bits, numbers.Real) else 8
+    if 322 in tags:  # tiled
+        area = min(number(322, width), 1 << 16) * min(number(323, height), 1 << 16)
+    else:
+        area = width * min(number(278, height), height)
+    return area * max(bits, 1) // 8
 
 
 def _jpeg_scans(fp: BinaryIO) -> int:
@@ -638,7 +749,7 @@ def _open_pil(image: Image.Image, limits: Limits) -> OpenedSource:
     notes: list[str] = []
     with _reading(name, "read the image header", notes):
         info = _describe(image, name, None, limits, notes)
-    return OpenedSource(image, info, owned=False, array=None, notes=tuple(notes))
+    return OpenedSource(image, info, owned=False, array=None, notes=tuple(notes), limits=limits)
 
 
 def _orientation(tag: object) -> int | None:
@@ -851,13 +962,14 @@ def _bands(image: Image.Image, factor: int) -> Iterator[Image.Image]:
 
 
 def _convert(image: Image.Image, info: SourceInfo, factor: int, orientation: int,
-             notes: list[str]) -> np.ndarray:
-    """The decoded image as an upright HxWx3 (RGB) or HxWx4 (RGBA) uint8 array, reduced by
-    ``factor`` (a box average over factor x factor pixels, alpha-weighted).
+             alpha: AlphaPolicy, background: Colour, notes: list[str]) -> np.ndarray:
+    """The decoded image as an upright uint8 array, reduced by ``factor`` (a box average
+    over factor x factor pixels, alpha-weighted): HxWx3 RGB with transparency flattened onto
+    ``background``, or HxWx4 RGBA with ``alpha=keep``.
 
-    Band by band: each band is colour-managed, converted to 8-bit RGB(A), reduced, and
-    written (transposed when ``orientation`` asks) straight into the output, so no second
-    full-size copy of the image ever exists.
+    Band by band: each band is colour-managed, converted to 8-bit RGB(A), reduced,
+    flattened, and written (transposed when ``orientation`` asks) straight into the output,
+    so no second full-size copy of the image ever exists.
     """
     to_srgb = _icc_step(image, info, notes)
     if to_srgb is None:
@@ -868,18 +980,26 @@ def _convert(image: Image.Image, info: SourceInfo, factor: int, orientation: int
     out_w, out_h = math.ceil(width / factor), math.ceil(height / factor)
     out: np.ndarray | None = None
     row = 0
+    flattened = False
     for band in _bands(image, factor):
         if to_srgb is not None:
             band = to_srgb(band)
         pixels = to_array(band)
         if factor > 1:
             pixels = _box_reduce(pixels, factor)
+        if pixels.shape[2] == 4 and alpha is AlphaPolicy.FLATTEN:
+            pixels = flatten_alpha(pixels, background)
+            flattened = True
+        elif pixels.shape[2] == 3 and alpha is AlphaPolicy.KEEP:
+            pixels = _with_opaque_alpha(pixels)
         if out is None:
             shape = (out_w, out_h) if orientation in (5, 6, 7, 8) else (out_h, out_w)
             out = np.empty(shape + (pixels.shape[2],), np.uint8)
         _place(out, pixels, row, out_h, orientation)
         row += pixels.shape[0]
     assert out is not None and row == out_h
+    if flattened:
+        notes.append(f"transparency flattened onto rgb{tuple(background)}")
     return out
 
 

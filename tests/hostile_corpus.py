@@ -995,3 +995,51 @@ def jpeg_segments_after_first_scan() -> bytes:
     data = encode(photo(), "JPEG", progressive=True)
     second = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
     return data[:second] + b"\xff\xe5\x00\x02" * 300_000 + data[second:]
+
+
+# --- within max_pixels, beyond the memory a decode may take (Limits.max_decode_bytes) -----------
+
+def webp_small_frame_on_canvas(width: int, height: int) -> bytes:
+    """A one-frame animated WebP: a 16x16 frame on a ``width`` x ``height`` canvas (a still
+    WebP's frame must fill its canvas; an animation's need not). The decoder allocates,
+    clears and composites onto the whole canvas."""
+    frame = webp_chunks(encode(photo(16, 16), "WEBP", quality=80))
+    bitstream = b"".join(kind + struct.pack("<I", len(c)) + c + b"\0" * (len(c) % 2) for kind, c in frame)
+    anmf = bytes(6) + (15).to_bytes(3, "little") * 2 + (100).to_bytes(3, "little") + b"\0" + bitstream
+    return webp_riff([(b"VP8X", webp_vp8x(width, height, flags=0x02)),
+                      (b"ANIM", b"\0\0\0\0\0\0"), (b"ANMF", anmf)])
+
+
+@case(suffix=".webp", expect=ImageTooLargeError, fragment="max_decode_bytes")
+def webp_canvas_over_decode_budget() -> bytes:
+    """A 200-byte WebP animation with a 9000x9000 canvas (81 MP, under max_pixels).
+    libwebp's decoder needs two RGBA canvases and Pillow a copy and an image: 16 bytes a
+    pixel, 1.3 GB. ImageTooLargeError from the estimate, before anything is decoded."""
+    return webp_small_frame_on_canvas(9000, 9000)
+
+
+@case(suffix=".webp", expect=None)
+def webp_small_frame_on_canvas_ok() -> bytes:
+    """The same construction with a 300x200 canvas. It frames (the canvas is the image)."""
+    return webp_small_frame_on_canvas(300, 200)
+
+
+@case(suffix=".jpg", expect=ImageTooLargeError, fragment="DCT coefficients")
+def jpeg_progressive_cmyk_over_decode_budget() -> bytes:
+    """A 2 KB progressive CMYK JPEG (no subsampling) whose header declares 12000x12000
+    (144 MP, under max_pixels). libjpeg would allocate and clear 1.1 GB of coefficients
+    before reading a scan. ImageTooLargeError from the estimate."""
+    segments, rest = jpeg_segments(encode(photo(16, 16).convert("CMYK"), "JPEG", progressive=True,
+                                          subsampling=0))
+    patched = [(m, b[:1] + struct.pack(">HH", 12000, 12000) + b[5:] if m == 0xC2 else b)
+               for m, b in segments]
+    return jpeg_join(patched, rest)
+
+
+@case(suffix=".tif", expect=ImageTooLargeError, fragment="upright copy")
+def tiff_rotated_over_decode_budget() -> bytes:
+    """A deflate TIFF with orientation 6 whose IFD declares 12000x12000 (144 MP): Pillow
+    decodes it and turns it upright into a second image, 8 bytes a pixel, 1.15 GB.
+    ImageTooLargeError from the estimate."""
+    data = encode(photo(16, 16), "TIFF", compression="tiff_adobe_deflate", tiffinfo={0x0112: 6})
+    return tiff_patch(tiff_patch(data, 256, 12000), 257, 12000)

@@ -140,3 +140,13 @@ def test_an_error_stays_one_line_whatever_the_file_name(tmp_path):
         assert result.exit_code == 3
         assert result.stderr.count("\n") == 1  # the newline in the name is shown escaped
         assert "two\\nlines\\x1b[31m.jpg: not an image" in result.stderr
+
+
+def test_the_limits_are_options_of_frame_and_check(photo, tmp_path):
+    for args in (["frame", photo, "-s", "100x100", "-o", tmp_path / "o.jpg", "--strategy", "centre"],
+                 ["check", photo, "-s", "100x100", "--no-faces"]):
+        for option, fragment in (("--max-pixels", "max_pixels=1000"), ("--max-file-bytes", "max_file_bytes"),
+                                 ("--max-decode-bytes", "max_decode_bytes=1000")):
+            result = run(*args, option, "1000")
+            assert result.exit_code == 3, result.output
+            assert fragment in result.stderr and len(result.stderr.splitlines()) == 1

@@ -261,6 +261,32 @@ def test_limits_are_checked_before_decoding():
         load(12345)
 
 
+def test_the_decode_memory_limit_is_checked_before_decoding_and_names_the_parts():
+    data = encode_image(Image.fromarray(marker_image(1000, 800)), "PNG")
+    decoded = 1000 * 800 * 4  # Pillow keeps RGB in 4 bytes a pixel
+    working = 1000 * 800 * 3
+    with pytest.raises(ImageTooLargeError, match=r"the decoded image 3 MiB, the working image 2 MiB\), "
+                                                 r"more than max_decode_bytes="):
+        load(data, limits=Limits(max_decode_bytes=decoded + working - 1))
+    assert load(data, limits=Limits(max_decode_bytes=decoded + working)).pixels.shape == (800, 1000, 3)
+    # A smaller working image (a reduced decode) fits where the full one does not.
+    assert load(data, limits=Limits(max_decode_bytes=decoded + working // 4), max_reduction=2).pixels.shape == (400, 500, 3)
+    # check() decodes without a working image, under the same limit.
+    from smartframe.check import check
+
+    with pytest.raises(ImageTooLargeError, match="max_decode_bytes"):
+        check(data, "1000x800", faces=False, limits=Limits(max_decode_bytes=decoded - 1))
+    assert check(data, "1000x800", faces=False, limits=Limits(max_decode_bytes=decoded)).ok
+
+
+def test_jpeg_draft_is_counted_at_its_reduced_size():
+    data = encode_image(Image.fromarray(marker_image(1600, 1200)), "JPEG")
+    small = Limits(max_decode_bytes=400 * 300 * 7)  # too small for the full image
+    with pytest.raises(ImageTooLargeError):
+        load(data, limits=small)
+    assert load(data, limits=small, max_reduction=4).pixels.shape == (300, 400, 3)
+
+
 # --- banded conversion: the decode never holds a second full-size copy --------------------------
 
 def _reference(image: Image.Image, orientation: int, factor: int) -> np.ndarray:
