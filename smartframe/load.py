@@ -562,12 +562,13 @@ def _decoder_bytes(image: Image.Image, info: SourceInfo, scans: int) -> list[tup
         parts.append(("the DCT coefficients of a multi-scan JPEG", _jpeg_coefficient_bytes(image, info)))
     elif fmt == "WEBP":
         # libwebp's animation decoder (Pillow's only WebP path) keeps the canvas and the
-        # previous canvas (RGBA), and Pillow copies the frame into bytes before loading it.
-        parts.append(("libwebp's canvases and a copy", 12 * pixels))
+        # previous canvas (RGBA), and Pillow copies the frame into bytes before loading it;
+        # the decoder holds the whole file in memory.
+        parts.append(("libwebp's canvases, a copy and the file", 12 * pixels + (info.file_bytes or 0)))
     elif fmt in ("AVIF", "HEIF"):
         # The decoder's YUV planes (up to 6 bytes a pixel at 4:4:4 above 8 bits), its RGB
-        # output, and Pillow's bytes copy of it.
-        parts.append(("the decoder's planes and a copy", 10 * pixels))
+        # output, Pillow's bytes copy of it, and the whole file.
+        parts.append(("the decoder's planes, a copy and the file", 10 * pixels + (info.file_bytes or 0)))
     elif fmt == "TIFF":
         parts.append(("libtiff's strip buffer and the file", _tiff_buffer_bytes(image) + (info.file_bytes or 0)))
         if info.orientation != 1:  # Pillow turns it upright in load(), into a second image
