@@ -6,9 +6,11 @@ Each :class:`~smartframe.errors.SmartframeError` kind maps to its exit code (see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -45,8 +47,45 @@ class _Group(click.Group):
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     if ctx.meta.get("smartframe.debug"):
         traceback.print_exc()
+    said = ctx.meta.pop(_LIBRARY_SAID, ())
+    if said:
+        message += f" (the decoder said: {'; '.join(dict.fromkeys(said))})"
     click.echo(f"smartframe: {_one_line(message)}", err=True)
     ctx.exit(code)
+
+
+_LIBRARY_SAID = "smartframe.library_stderr"
+
+
+@contextlib.contextmanager
+def _library_stderr(input: Path):
+    """Catch what C libraries print straight to the process's stderr while ``input`` is
+    decoded (libtiff prints its errors there: "ZIPDecode: Decoding error at scanline 0"),
+    so that every message of the CLI stays one line. On success each line is repeated as
+    a warning naming the input; on failure they are added to the one error line."""
+    ctx = click.get_current_context()
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said = [line.strip() for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            if failed:
+                ctx.meta[_LIBRARY_SAID] = said
+            else:
+                for line in dict.fromkeys(said):
+                    click.echo(f"smartframe: warning: {_one_line(f'{input}: decoder: {line}')}", err=True)
 
 
 def _one_line(text: str) -> str:
@@ -167,7 +206,8 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
     options = _build_options(values)
     sizes = _sizes(size)
     _check_output(output, len(sizes))  # before any work, so a usage error costs nothing
-    results = frame_sizes(input, sizes, options=options)
+    with _library_stderr(input):
+        results = frame_sizes(input, sizes, options=options)
     reports = []
     for result in results:
         path = _output_path(output, input, result, out_format)
@@ -232,8 +272,9 @@ def _output_path(output: str, input: Path, result: FrameResult, out_format: str 
 def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
                   min_face_score: float, **limit_values) -> None:
     """Check INPUT against the rules of SIZE. Exit 0 when it passes, 1 when it does not."""
-    report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
-                       min_face_score=min_face_score, limits=_build_limits(limit_values))
+    with _library_stderr(input):
+        report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
+                           min_face_score=min_face_score, limits=_build_limits(limit_values))
     if as_json:
         data = report.to_dict()
         click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],

@@ -94,8 +94,10 @@ _MAGIC = (
 )
 # What Pillow's decoders raise on malformed data. Each is translated into CorruptImageError
 # (with the original chained as __cause__); anything else is a bug and propagates.
+# RuntimeError too: Pillow's AVIF plugin raises it for most libavif failures ("Missing or
+# empty image item"); NotImplementedError, its subclass, is never a decoder's verdict.
 _DECODER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError,
-                   TypeError, ZeroDivisionError, OverflowError)
+                   TypeError, ZeroDivisionError, OverflowError, RuntimeError)
 # Pillow's PNG plugin refuses text and ICC chunks that decompress past a fixed size (a
 # metadata decompression bomb) with a ValueError naming one of these settings.
 _PNG_METADATA_LIMITS = ("PngImagePlugin.MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
@@ -257,8 +259,8 @@ def _reading(name: str, what: str, notes: list[str]) -> Iterator[None]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             try:
                 yield
-            except SmartframeError:
-                raise  # already ours (some kinds are also OSError or ValueError)
+            except (SmartframeError, NotImplementedError):
+                raise  # ours (some kinds are also OSError or ValueError), or unfinished code
             except _TooManyReads as error:
                 raise ImageTooLargeError(
                     f"the file is made of too many chunks, segments or blocks (stopped after "
@@ -342,7 +344,7 @@ class OpenedSource:
         notes = list(self._notes)
         if self._array is None:
             self._draft(math.inf, notes)
-            self._check_memory([])
+            self._check_memory([], notes)
             self._load(notes)
         return tuple(notes)
 
@@ -384,7 +386,7 @@ class OpenedSource:
             factor = max(1, math.floor(max_reduction / done + 1e-9))
             reduced = (math.ceil(image.size[0] / factor), math.ceil(image.size[1] / factor))
             channels = 4 if alpha is AlphaPolicy.KEEP else 3
-            self._check_memory([("the working image", reduced[0] * reduced[1] * channels)])
+            self._check_memory([("the working image", reduced[0] * reduced[1] * channels)], notes)
             self._load(notes)
             orientation = 1 if image.format in _SELF_ORIENTING_FORMATS else info.orientation
             with _reading(info.name, "convert the image", notes):
@@ -395,7 +397,8 @@ class OpenedSource:
                 notes.append("animated image: the first frame is used")
             if info.orientation != 1:
                 notes.append(f"EXIF orientation {info.orientation} applied")
-            exif = _exif_bytes(self._image, notes)
+            with _reading(info.name, "read the EXIF block", notes):
+                exif = _exif_bytes(self._image, notes)
         pixels = np.ascontiguousarray(pixels)
         pixels.flags.writeable = False
         return LoadedImage(pixels=pixels, info=info, notes=tuple(notes), exif=exif)
@@ -412,9 +415,10 @@ class OpenedSource:
                 image.draft(None, wanted)
         return image
 
-    def _check_memory(self, working: list[tuple[str, int]]) -> None:
+    def _check_memory(self, working: list[tuple[str, int]], notes: list[str]) -> None:
         """Refuse the decode when its estimated memory exceeds ``max_decode_bytes``."""
-        parts = _decoder_bytes(self._image, self.info, self._scans) + working
+        with _reading(self.info.name, "read the image header", notes):  # TIFF tags load lazily
+            parts = _decoder_bytes(self._image, self.info, self._scans) + working
         total = sum(size for _, size in parts)
         limit = self._limits.max_decode_bytes
         if total > limit:
@@ -922,7 +926,10 @@ def _depth_scale(image: Image.Image, mode: str, notes: list[str]) -> Callable[[n
     if not mode.startswith("I;16"):
         first = True
         for band in _bands(image, 1):
-            values = np.asarray(band, dtype=np.float64)
+            # A float file can hold signalling NaNs, whose conversion sets the FPU's invalid
+            # flag; non-finite values are handled explicitly here, so numpy need not warn.
+            with np.errstate(invalid="ignore"):
+                values = np.asarray(band, dtype=np.float64)
             finite = np.isfinite(values)
             if not finite.all():
                 non_finite = True
@@ -946,7 +953,8 @@ def _depth_scale(image: Image.Image, mode: str, notes: list[str]) -> Callable[[n
         notes.append(f"{mode}: values {low:g}..{high:g} stretched to 0..255")
 
     def scale(values: np.ndarray) -> np.ndarray:
-        values = values.astype(np.float64)
+        with np.errstate(invalid="ignore"):  # signalling NaNs, as above
+            values = values.astype(np.float64)
         if non_finite:
             values[~np.isfinite(values)] = 0.0
         return np.clip(np.rint((values - offset) * factor), 0, 255).astype(np.uint8)

@@ -1043,3 +1043,23 @@ def tiff_rotated_over_decode_budget() -> bytes:
     ImageTooLargeError from the estimate."""
     data = encode(photo(16, 16), "TIFF", compression="tiff_adobe_deflate", tiffinfo={0x0112: 6})
     return tiff_patch(tiff_patch(data, 256, 12000), 257, 12000)
+
+
+@case(suffix=".tif", expect=CorruptImageError, fragment="decode")
+def tiff_deflate_strip_garbled() -> bytes:
+    """A deflate TIFF whose compressed strip is random bytes. CorruptImageError; libtiff
+    also reports it on the process's stderr (C code), which the CLI captures so that its
+    error stays one line."""
+    data = encode(photo(), "TIFF", compression="tiff_adobe_deflate")
+    return garble(data, 8, 8 + 200)
+
+
+@case(suffix=".avif", expect=CorruptImageError, fragment="Missing or empty image item", when=HAS_AVIF)
+def avif_primary_item_missing() -> bytes:
+    """An AVIF whose 'pitm' box names an item that does not exist. CorruptImageError.
+    (Found by the fuzzer: Pillow raises RuntimeError for most libavif failures, which
+    escaped as an internal error.)"""
+    data = bytearray(encode(photo(), "AVIF", quality=60))
+    at = data.index(b"pitm")
+    data[at + 8:at + 10] = struct.pack(">H", 999)
+    return bytes(data)
