@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .check import check as run_check
-from .encode import format_from_path, normalise_format
+from .encode import format_from_path, normalise_format, write_atomic
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
 from .options import AlphaPolicy, FacePolicy, Fit, FrameOptions, Limits, PadPosition, Strategy
 from .pipeline import FrameResult, frame_sizes
@@ -116,7 +116,7 @@ def main() -> None:
 
     Exit codes: 0 ok; 1 check found violations (or a batch had failures); 2 bad usage;
     3 unreadable input; 4 constraint that cannot be met; 5 model problem; 6 timeout;
-    70 internal error; 130 interrupted.
+    70 internal error; 73 output cannot be written; 130 interrupted.
     """
 
 
@@ -224,7 +224,8 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
         click.echo(f"{path}  {result.output_size}  crop {_box_text(result.crop_box)}  "
                    f"{result.strategy or result.fit}  {len(encoded)} bytes")
     if report is not None:
-        report.write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
+        text = json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n"
+        write_atomic(report, text.encode())  # OutputError (exit 73) when it cannot be written
 
 
 def _box_text(box) -> str:

@@ -101,6 +101,8 @@ def test_presets_lists_every_preset():
     (["frame", "{photo}", "-s", "1000x1000", "-o", "{out}", "--max-bytes", "100", "--strategy", "centre"], 4,
      "max_bytes=100"),
     (["check", "{missing}", "-s", "10x10"], 3, "no such file"),
+    (["frame", "{photo}", "-s", "10x10", "-o", "{tmp}/no-such-folder/o.jpg", "--strategy", "centre"], 73,
+     "no-such-folder/o.jpg: cannot write"),
 ])
 def test_errors_are_one_line_with_their_exit_code(photo, tmp_path, args, code, fragment):
     text = tmp_path / "notes.jpg"
