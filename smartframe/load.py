@@ -207,6 +207,8 @@ def _sniff(head: bytes) -> str | None:
         return "WEBP"
     if head[4:8] == b"ftyp" and head[8:12] in {b"avif", b"avis"}:
         return "AVIF"
+    if _looks_like_heif(head):
+        return "HEIF"
     return None
 
 
@@ -525,10 +527,10 @@ def _unidentified(fp: BinaryIO, name: str) -> NotAnImageError | CorruptImageErro
     """
     fp.seek(0)
     head = fp.read(16)
-    if _looks_like_heif(head):
+    fmt = _sniff(head)
+    if fmt == "HEIF" and not _HEIF_AVAILABLE:
         return UnsupportedImageError(
             "HEIC/HEIF needs the optional decoder: pip install 'smartframe[heif]'", source=name)
-    fmt = _sniff(head)
     opener = Image.OPEN.get(fmt) if fmt else None
     if opener is not None:
         factory, _accept = opener

@@ -1063,3 +1063,42 @@ def avif_primary_item_missing() -> bytes:
     at = data.index(b"pitm")
     data[at + 8:at + 10] = struct.pack(">H", 999)
     return bytes(data)
+
+
+def _heif_available() -> bool:
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+HAS_HEIF = _heif_available()
+
+
+@case(suffix=".heic", variants={
+    "16B": ("16B", CorruptImageError, "HEIF"),
+    "half": ("half", CorruptImageError, None),
+    "tail-1": ("tail-1", CorruptImageError, None),
+}, when=HAS_HEIF)
+def heic_truncated(point: str) -> bytes:
+    """A HEIC (read through the optional pillow-heif extra, installed for the tests) cut
+    after 16 bytes, at half and one byte short. CorruptImageError; the 16-byte cut used to
+    say "needs the optional decoder" although it was installed."""
+    return _truncated("HEIF", {"quality": 80})(point)
+
+
+@case(suffix=".heic", expect=ImageTooLargeError, fragment="pixels", when=HAS_HEIF)
+def heic_bomb() -> bytes:
+    """A HEIC whose 'ispe' box declares 50000x50000. ImageTooLargeError from the header."""
+    data = bytearray(encode(photo(), "HEIF", quality=80))
+    at = data.index(b"ispe")
+    data[at + 8:at + 16] = struct.pack(">II", 50000, 50000)
+    return bytes(data)
+
+
+@case(suffix=".heic", expect=None, when=HAS_HEIF)
+def heic_ok() -> bytes:
+    """A valid HEIC (the CLI writes it as .heic). It frames through the extra."""
+    return encode(photo(), "HEIF", quality=80)

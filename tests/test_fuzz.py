@@ -28,7 +28,6 @@ import select
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms, features
 
 from hostile_corpus import (
-    exif_block,
+    HAS_HEIF,
     orientation_exif,
     png_chunks,
     png_join,
@@ -115,6 +114,8 @@ def build_seeds() -> dict[str, bytes]:
     }
     if features.check("avif"):
         seeds["avif"] = _save(picture, "AVIF", quality=50)
+    if HAS_HEIF:
+        seeds["heic"] = _save(picture, "HEIF", quality=50)
     return seeds
 
 
