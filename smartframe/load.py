@@ -3,23 +3,25 @@
 Two steps, so that the decode can be planned from the header:
 
 1. :func:`open_source` reads only the header: format, stored size, EXIF orientation, mode,
-   ICC profile. Limits (file bytes, declared pixels) are enforced here, before any pixel is
-   decoded, so a decompression bomb costs nothing.
-2. :meth:`OpenedSource.decode` decodes the pixels -- for JPEG, reduced in the DCT domain by
-   the largest factor the caller allows; for every format, box-reduced by a whole factor
-   while converting -- and normalises them: ICC profile to sRGB, EXIF orientation applied,
-   every mode converted to 8-bit RGB (16-bit and float scaled, never clipped), transparency
-   flattened onto a colour (or kept as RGBA when asked).
+   ICC profile. Limits (file bytes, declared pixels, JPEG scans) are enforced here, before
+   any pixel is decoded, so a decompression bomb costs nothing.
+2. :meth:`OpenedSource.decode` estimates the memory the decode needs (the decoder's buffers
+   and the working image; ``Limits.max_decode_bytes``), decodes the pixels -- for JPEG,
+   reduced in the DCT domain by the largest factor the caller allows; for every format,
+   box-reduced by a whole factor while converting -- and normalises them: ICC profile to
+   sRGB, EXIF orientation applied, every mode converted to 8-bit RGB (16-bit and float
+   scaled, never clipped), transparency flattened onto a colour (or kept as RGBA when
+   asked).
 
 Memory: the conversion runs in bands of rows, so its temporary copies stay about a
-megapixel whatever the image size; the peak is Pillow's decoded image plus the (reduced)
-working array. See the README, "Limits", for measured figures.
+megapixel whatever the image size; the peak is the decoder's buffers plus one working
+array. See the README, "Limits", for measured figures.
 
 Hostile input: the input is read through a stream that counts ``read()`` calls, so a file
-made of millions of tiny chunks, segments or blocks (which Pillow parses in Python) is
-refused instead of keeping a worker busy for minutes. Whatever Pillow raises on malformed
-data is translated into an :class:`~smartframe.errors.InputError` kind naming the input;
-Pillow's warnings become notes.
+made of hundreds of thousands of tiny chunks, segments or blocks (which Pillow parses in
+Python) is refused instead of keeping a worker busy for minutes. Whatever Pillow raises on
+malformed data is translated into an :class:`~smartframe.errors.InputError` kind naming
+the input; what Pillow warns about the file becomes a WARNING note.
 
 Everything the normalisation did is listed in ``LoadedImage.notes``; nothing is converted
 silently.
@@ -62,16 +64,6 @@ __all__ = ["Source", "SourceInfo", "LoadedImage", "OpenedSource", "open_source",
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
 
 _EXIF_ORIENTATION_TAG = 0x0112
-# EXIF orientation -> the Pillow transpose that makes the image upright (as ImageOps.exif_transpose).
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 # Pillow formats whose plugin applies EXIF orientation itself (size upright from the header,
 # pixels upright after load), so smartframe must not apply it a second time.
 _SELF_ORIENTING_FORMATS = frozenset({"TIFF"})
@@ -318,6 +310,7 @@ class OpenedSource:
         self._notes = notes  # what reading the header found (Pillow warnings, bad tags)
         self._limits = limits
         self._scans = scans  # JPEG scans (a multi-scan JPEG keeps every DCT coefficient)
+        self._verified = False
         self.info = info
 
     def __enter__(self) -> OpenedSource:
@@ -339,12 +332,13 @@ class OpenedSource:
 
         Raises the InputError kind a :meth:`decode` would raise (the memory limit included);
         returns the notes (WARNING notes for anything the decoder recovered from). Converts
-        nothing.
+        nothing. The image is then decoded at its smallest: :meth:`decode` cannot follow.
         """
         if self._image is None:
             raise ValueError("verify() after close()")
         notes = list(self._notes)
         if self._array is None:
+            self._verified = True
             self._draft(math.inf, notes)
             self._check_memory([], notes)
             self._load(notes)
@@ -370,6 +364,8 @@ class OpenedSource:
         """
         if self._image is None:
             raise ValueError("decode() after close()")
+        if self._verified:
+            raise ValueError("decode() after verify(): open the source again")
         info = self.info
         notes = list(self._notes)
         if self._array is not None:
