@@ -52,7 +52,8 @@ RANDOM = os.environ.get("SMARTFRAME_FUZZ_RANDOM") == "1"
 TIMEOUT_S = 20  # one input; they take milliseconds
 WORKER = Path(__file__).with_name("fuzz_worker.py")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes is POSIX-only")]
 
 
 # --- seeds ---------------------------------------------------------------------------------------
