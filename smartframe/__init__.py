@@ -28,6 +28,7 @@ from .errors import (
     ModelError,
     NotAnImageError,
     OptionError,
+    OutputError,
     ProcessingTimeout,
     RedactionError,
     SmartframeError,
@@ -60,5 +61,5 @@ __all__ = [
     "SmartframeError", "OptionError", "InputError", "ImageNotFoundError", "ImageReadError",
     "NotAnImageError", "CorruptImageError", "UnsupportedImageError", "ImageTooLargeError",
     "ConstraintError", "ByteBudgetError", "FacesFoundError", "RedactionError", "ModelError",
-    "ProcessingTimeout",
+    "ProcessingTimeout", "OutputError",
 ]

@@ -82,6 +82,8 @@ def check(
 ) -> CheckReport:
     """Check ``source`` against ``target`` (a size, a preset name or ``"preset:WxH"``).
 
+    The pixel data is always decoded (as small as the format allows), so a truncated or
+    corrupt file raises :class:`CorruptImageError` instead of passing on its header alone.
     With ``faces=False`` no face detection runs (the ``faces`` rule is skipped). A face is
     identifiable when its longer side is at least ``min_face_px`` pixels *of the target
     size* and its score at least ``min_face_score``. Raises an :class:`InputError` kind
@@ -113,6 +115,10 @@ def check(
                 violations.append(Violation("faces", f"{len(found)} identifiable face(s) found; "
                                             f"{resolved.preset or resolved.name} refuses images "
                                             "with human faces"))
+        else:
+            # The header alone would pass a truncated or corrupt file that the consumer then
+            # refuses: decode the pixel data (as small as the format allows) to prove it reads.
+            warnings += [n for n in opened.verify() if n.startswith("WARNING")]
     return CheckReport(ok=not violations, target=resolved, violations=tuple(violations),
                        faces=found, upscale=upscale,
                        source=info, warnings=tuple(warnings))
@@ -141,9 +147,13 @@ def _header_rules(info: SourceInfo, target: Target) -> list[Violation]:
     if info.mode != "RGB" or info.has_alpha:
         what = "has transparency" if info.has_alpha else f"colour mode is {info.mode}"
         found.append(Violation("mode", f"{what}; 8-bit RGB without alpha is required"))
-    if info.orientation_tag not in (None, 1):
-        found.append(Violation("orientation", f"EXIF orientation {info.orientation_tag} is still pending: "
+    if info.orientation != 1:
+        found.append(Violation("orientation", f"EXIF orientation {info.orientation} is still pending: "
                                "the consumer may see the image rotated or mirrored"))
+    elif info.orientation_tag not in (None, 1):
+        found.append(Violation("orientation", f"EXIF orientation tag has the invalid value "
+                               f"{info.orientation_tag} (valid: 1..8): consumers may reject it or "
+                               "read it differently"))
     if info.icc_description is not None and not info.icc_is_srgb:
         found.append(Violation("profile", f"embedded ICC profile '{info.icc_description}' is not sRGB"))
     return found

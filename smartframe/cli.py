@@ -6,9 +6,11 @@ Each :class:`~smartframe.errors.SmartframeError` kind maps to its exit code (see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import click
 
 from . import __version__
 from .check import check as run_check
-from .encode import format_from_path, normalise_format
+from .encode import format_from_path, normalise_format, write_atomic
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
 from .options import AlphaPolicy, FacePolicy, Fit, FrameOptions, Limits, PadPosition, Strategy
 from .pipeline import FrameResult, frame_sizes
@@ -45,8 +47,52 @@ class _Group(click.Group):
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     if ctx.meta.get("smartframe.debug"):
         traceback.print_exc()
-    click.echo(f"smartframe: {message}", err=True)
+    said = ctx.meta.pop(_LIBRARY_SAID, ())
+    if said:
+        message += f" (the decoder said: {'; '.join(dict.fromkeys(said))})"
+    click.echo(f"smartframe: {_one_line(message)}", err=True)
     ctx.exit(code)
+
+
+_LIBRARY_SAID = "smartframe.library_stderr"
+
+
+@contextlib.contextmanager
+def _library_stderr(input: Path):
+    """Catch what C libraries print straight to the process's stderr while ``input`` is
+    decoded (libtiff prints its errors there: "ZIPDecode: Decoding error at scanline 0"),
+    so that every message of the CLI stays one line. On success each line is repeated as
+    a warning naming the input; on failure they are added to the one error line."""
+    ctx = click.get_current_context()
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said = [line.strip() for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            if failed:
+                ctx.meta[_LIBRARY_SAID] = said
+            else:
+                for line in dict.fromkeys(said):
+                    click.echo(f"smartframe: warning: {_one_line(f'{input}: decoder: {line}')}", err=True)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one terminal line: control characters (a newline in a file name or in a
+    decoder's message, an escape sequence) and undecodable file-name bytes are shown
+    escaped, never obeyed, so every error stays one line and names the file readably."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _debug_option(function):
@@ -70,7 +116,7 @@ def main() -> None:
 
     Exit codes: 0 ok; 1 check found violations (or a batch had failures); 2 bad usage;
     3 unreadable input; 4 constraint that cannot be met; 5 model problem; 6 timeout;
-    70 internal error; 130 interrupted.
+    70 internal error; 73 output cannot be written; 130 interrupted.
     """
 
 
@@ -96,23 +142,41 @@ def _frame_options(function):
         click.option("--alpha", type=_choice(AlphaPolicy), default="flatten", show_default=True,
                      help="Flatten transparency, or keep it (PNG/WebP output)."),
         click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return _limit_options(function)
+
+
+def _limit_options(function):
+    """The input limits (see smartframe.Limits), shared by every command that reads images."""
+    decorators = [
         click.option("--max-pixels", type=int, default=Limits().max_pixels, show_default=True,
                      help="Refuse inputs that declare more pixels."),
-        click.option("--max-file-bytes", type=int, default=Limits().max_file_bytes, show_default=True),
+        click.option("--max-file-bytes", type=int, default=Limits().max_file_bytes, show_default=True,
+                     help="Refuse larger input files."),
+        click.option("--max-decode-bytes", type=int, default=Limits().max_decode_bytes, show_default=True,
+                     help="Refuse inputs whose decoding would need more memory (estimated from the header)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
     return function
 
 
+def _build_limits(values: dict) -> Limits:
+    return Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"],
+                  max_decode_bytes=values["max_decode_bytes"])
+
+
 def _build_options(values: dict) -> FrameOptions:
+    limits = _build_limits(values)
     return FrameOptions(
         fit=values["fit"], strategy=values["strategy"], focus=values["focus"],
         background=values["background"], pad_position=values["pad_position"],
         crop_bounds=values["crop_bounds"], faces=values["face_policy"],
         min_face_px=values["min_face_px"], min_face_score=values["min_face_score"],
         alpha=values["alpha"], alpha_background=values["alpha_background"],
-        limits=Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"]),
+        limits=limits,
     )
 
 
@@ -142,7 +206,8 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
     options = _build_options(values)
     sizes = _sizes(size)
     _check_output(output, len(sizes))  # before any work, so a usage error costs nothing
-    results = frame_sizes(input, sizes, options=options)
+    with _library_stderr(input):
+        results = frame_sizes(input, sizes, options=options)
     reports = []
     for result in results:
         path = _output_path(output, input, result, out_format)
@@ -151,7 +216,7 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
             encode_options["max_bytes"] = max_bytes
         encoded = result.save(path, **encode_options)
         for warning in result.warnings:
-            click.echo(f"smartframe: warning: {input}: {warning}", err=True)
+            click.echo(f"smartframe: warning: {_one_line(f'{input}: {warning}')}", err=True)
         entry = result.report()
         entry["output"] = {"path": str(path), "format": encoded.format, "bytes": len(encoded),
                            "quality": encoded.quality}
@@ -159,7 +224,8 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
         click.echo(f"{path}  {result.output_size}  crop {_box_text(result.crop_box)}  "
                    f"{result.strategy or result.fit}  {len(encoded)} bytes")
     if report is not None:
-        report.write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n")
+        text = json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n"
+        write_atomic(report, text.encode())  # OutputError (exit 73) when it cannot be written
 
 
 def _box_text(box) -> str:
@@ -202,12 +268,14 @@ def _output_path(output: str, input: Path, result: FrameResult, out_format: str 
 @click.option("--min-face-px", type=float, default=24.0, show_default=True,
               help="Smallest identifiable face, in pixels of the target size.")
 @click.option("--min-face-score", type=float, default=0.5, show_default=True)
+@_limit_options
 @_debug_option
 def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
-                  min_face_score: float) -> None:
+                  min_face_score: float, **limit_values) -> None:
     """Check INPUT against the rules of SIZE. Exit 0 when it passes, 1 when it does not."""
-    report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
-                       min_face_score=min_face_score)
+    with _library_stderr(input):
+        report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
+                           min_face_score=min_face_score, limits=_build_limits(limit_values))
     if as_json:
         data = report.to_dict()
         click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from .errors import ByteBudgetError, OptionError
+from .errors import ByteBudgetError, OptionError, OutputError
 from .targets import OUTPUT_FORMATS
 
 __all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "write_atomic",
@@ -144,21 +144,27 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the
     temporary file is renamed over ``path`` (atomic on POSIX and Windows). On any failure
-    the temporary file is removed and the error propagates.
+    the temporary file is removed; an OS error (a missing folder, no permission, a full
+    disk) is raised as :class:`OutputError` naming ``path``.
     """
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".",
-                                         suffix=".part")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".",
+                                             suffix=".part")
+    except OSError as error:
+        raise OutputError(f"cannot write ({error.strerror or error})", source=target) from error
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         try:
             os.unlink(temporary)
         except FileNotFoundError:
             pass  # already renamed or never created: nothing left behind
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write ({error.strerror or error})", source=target) from error
         raise

@@ -16,6 +16,7 @@ code  kind                       meaning
 5     :class:`ModelError`        a bundled model is missing or corrupt
 6     :class:`ProcessingTimeout` an image took longer than the time limit
 70    --                         an unexpected internal error (a bug; ``--debug``)
+73    :class:`OutputError`       an output file cannot be written (sysexits EX_CANTCREAT)
 130   --                         interrupted (Ctrl-C)
 ====  =========================  ==================================================
 
@@ -43,6 +44,7 @@ __all__ = [
     "RedactionError",
     "ModelError",
     "ProcessingTimeout",
+    "OutputError",
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_INTERNAL",
@@ -152,3 +154,13 @@ class ProcessingTimeout(SmartframeError):
 
     exit_code = 6
     kind = "timeout"
+
+
+class OutputError(SmartframeError, OSError):
+    """An output file cannot be written: a missing folder, no permission, a full disk.
+
+    Names the output path. Also an ``OSError``, which it translates.
+    """
+
+    exit_code = 73  # sysexits.h EX_CANTCREAT: a (user specified) output file cannot be created
+    kind = "output"

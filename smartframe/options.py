@@ -197,13 +197,20 @@ class Limits:
     ``max_pixels``: the most pixels an image may declare (width x height), so a tiny file that
     declares 50000x50000 is refused from its header. 150 megapixels admits any camera photo.
     ``max_file_bytes``: the largest input file accepted (default 256 MiB).
+    ``max_decode_bytes``: the most memory decoding one image may take (default 1 GiB),
+    estimated from the header before any pixel is decoded: the decoder's buffers (4 bytes
+    per pixel in most formats, 16 in WebP, 14 in AVIF/HEIF, plus the DCT coefficients of a
+    progressive JPEG and the strip buffer of a TIFF) and the working image. It bounds what
+    a pixel count cannot: a 38-byte WebP of 150 MP needs 2.4 GB to decode. See the README
+    ("Limits") for the measured peaks.
     """
 
     max_pixels: int = 150_000_000
     max_file_bytes: int = 256 * 1024 * 1024
+    max_decode_bytes: int = 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        for name in ("max_pixels", "max_file_bytes"):
+        for name in ("max_pixels", "max_file_bytes", "max_decode_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise OptionError(name, value, "a positive whole number")

@@ -76,3 +76,19 @@ def test_report_json_shape():
 def test_arrays_have_no_format_or_bytes_rules():
     report = check(np.zeros((720, 1280, 3), np.uint8), "sora-2", faces=False)
     assert report.ok
+
+
+def test_a_truncated_file_fails_the_check_even_without_face_detection():
+    data = scene_bytes(1280, 720)
+    assert check(data, "1280x720", faces=False).ok  # the whole file passes
+    with pytest.raises(smartframe.CorruptImageError, match="truncated"):
+        check(data[: len(data) // 2], "1280x720", faces=False)  # its header alone would
+
+
+@pytest.mark.parametrize("tag, fragment", [(9, "invalid value 9"), (0, "invalid value 0"),
+                                           (65535, "invalid value 65535"), (6, "6 is still pending")])
+def test_the_orientation_rule_names_invalid_tags(tag, fragment):
+    data = with_orientation(Image.new("RGB", (64, 48), (90, 90, 90)), "JPEG", tag)
+    report = check(data, "64x48", faces=False)  # the rule reads the stored grid, as consumers do
+    assert [v.rule for v in report.violations] == ["orientation"]
+    assert fragment in report.violations[0].message

@@ -100,6 +100,8 @@ def test_presets_lists_every_preset():
     (["frame", "{photo}", "-s", "1000x1000", "-o", "{out}", "--max-bytes", "100", "--strategy", "centre"], 4,
      "max_bytes=100"),
     (["check", "{missing}", "-s", "10x10"], 3, "no such file"),
+    (["frame", "{photo}", "-s", "10x10", "-o", "{tmp}/no-such-folder/o.jpg", "--strategy", "centre"], 73,
+     "no-such-folder/o.jpg: cannot write"),
 ])
 def test_errors_are_one_line_with_their_exit_code(photo, tmp_path, args, code, fragment):
     text = tmp_path / "notes.jpg"
@@ -128,3 +130,24 @@ def test_python_dash_m_runs_the_same_command(photo, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "smartframe", "check", str(tmp_path / "x.png"),
                               "-s", "10x10"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 3 and missing.stderr.count("\n") == 1
+
+
+def test_an_error_stays_one_line_whatever_the_file_name(tmp_path):
+    bad = tmp_path / "two\nlines\x1b[31m.jpg"
+    bad.write_bytes(b"not an image, whatever the name says")
+    for args in (["frame", bad, "-s", "10x10", "-o", tmp_path / "o.jpg", "--strategy", "centre"],
+                 ["check", bad, "-s", "10x10", "--no-faces"]):
+        result = run(*args)
+        assert result.exit_code == 3
+        assert result.stderr.count("\n") == 1  # the newline in the name is shown escaped
+        assert "two\\nlines\\x1b[31m.jpg: not an image" in result.stderr
+
+
+def test_the_limits_are_options_of_frame_and_check(photo, tmp_path):
+    for args in (["frame", photo, "-s", "100x100", "-o", tmp_path / "o.jpg", "--strategy", "centre"],
+                 ["check", photo, "-s", "100x100", "--no-faces"]):
+        for option, fragment in (("--max-pixels", "max_pixels=1000"), ("--max-file-bytes", "max_file_bytes"),
+                                 ("--max-decode-bytes", "max_decode_bytes=1000")):
+            result = run(*args, option, "1000")
+            assert result.exit_code == 3, result.output
+            assert fragment in result.stderr and len(result.stderr.splitlines()) == 1

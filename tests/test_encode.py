@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from smartframe.encode import encode, format_from_path, normalise_format, write_atomic
+from smartframe.errors import OutputError
 from smartframe.errors import ByteBudgetError, OptionError
 
 
@@ -76,6 +77,7 @@ def test_write_atomic_leaves_only_the_complete_file(tmp_path):
     write_atomic(target, b"new contents")
     assert target.read_bytes() == b"new contents"
     assert os.listdir(tmp_path) == ["out.jpg"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OutputError, match="missing-folder") as raised:
         write_atomic(tmp_path / "missing-folder" / "x.jpg", b"data")
+    assert isinstance(raised.value, OSError) and raised.value.exit_code == 73
     assert os.listdir(tmp_path) == ["out.jpg"]

@@ -68,9 +68,15 @@ def test_reduction_never_goes_below_what_is_allowed():
     assert load(data, max_reduction=1.9).pixels.shape[:2] == (800, 1000)
     assert load(data, max_reduction=2.0).pixels.shape[:2] == (400, 500)
     assert load(data, max_reduction=7.9).pixels.shape[:2] == (200, 250)
-    assert load(data, max_reduction=100).pixels.shape[:2] == (100, 125)
+    # Past 1/8 (the DCT limit) a whole-factor box reduction continues: 125x100 / 12.
+    assert load(data, max_reduction=100).pixels.shape[:2] == (9, 11)
     png = encode_image(Image.new("RGB", (1000, 800)), "PNG")
-    assert load(png, max_reduction=8).pixels.shape[:2] == (800, 1000)  # only JPEG reduces
+    assert load(png, max_reduction=1.9).pixels.shape[:2] == (800, 1000)
+    assert load(png, max_reduction=3.5).pixels.shape[:2] == (267, 334)  # every format: whole factors
+    for fmt in ("JPEG", "PNG"):
+        for factor in (1.0, 1.5, 2.0, 2.5, 3.0, 7.9, 8.0, 13.0, 100.0):
+            height, width = load(data if fmt == "JPEG" else png, max_reduction=factor).pixels.shape[:2]
+            assert width >= 1000 / factor and height >= 800 / factor  # never below what is allowed
 
 
 @pytest.mark.parametrize("fmt, params", [
@@ -253,3 +259,96 @@ def test_limits_are_checked_before_decoding():
         load(data, limits=Limits(max_file_bytes=len(data) - 1))
     with pytest.raises(OptionError):
         load(12345)
+
+
+def test_the_decode_memory_limit_is_checked_before_decoding_and_names_the_parts():
+    data = encode_image(Image.fromarray(marker_image(1000, 800)), "PNG")
+    decoded = 1000 * 800 * 4  # Pillow keeps RGB in 4 bytes a pixel
+    working = 1000 * 800 * 3
+    with pytest.raises(ImageTooLargeError, match=r"the decoded image 3 MiB, the working image 2 MiB\), "
+                                                 r"more than max_decode_bytes="):
+        load(data, limits=Limits(max_decode_bytes=decoded + working - 1))
+    assert load(data, limits=Limits(max_decode_bytes=decoded + working)).pixels.shape == (800, 1000, 3)
+    # A smaller working image (a reduced decode) fits where the full one does not.
+    assert load(data, limits=Limits(max_decode_bytes=decoded + working // 4), max_reduction=2).pixels.shape == (400, 500, 3)
+    # check() decodes without a working image, under the same limit.
+    from smartframe.check import check
+
+    with pytest.raises(ImageTooLargeError, match="max_decode_bytes"):
+        check(data, "1000x800", faces=False, limits=Limits(max_decode_bytes=decoded - 1))
+    assert check(data, "1000x800", faces=False, limits=Limits(max_decode_bytes=decoded)).ok
+
+
+def test_jpeg_draft_is_counted_at_its_reduced_size():
+    data = encode_image(Image.fromarray(marker_image(1600, 1200)), "JPEG")
+    small = Limits(max_decode_bytes=400 * 300 * 7)  # too small for the full image
+    with pytest.raises(ImageTooLargeError):
+        load(data, limits=small)
+    assert load(data, limits=small, max_reduction=4).pixels.shape == (300, 400, 3)
+
+
+# --- banded conversion: the decode never holds a second full-size copy --------------------------
+
+def _reference(image: Image.Image, orientation: int, factor: int) -> np.ndarray:
+    """What the banded decode must produce, by whole-image Pillow operations."""
+    from conftest import UPRIGHT
+
+    mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
+    whole = image.convert(mode)
+    if factor > 1:
+        whole = whole.reduce(factor)
+    if UPRIGHT[orientation] is not None:
+        whole = whole.transpose(UPRIGHT[orientation])
+    return np.asarray(whole)
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+@pytest.mark.parametrize("factor", [1, 3])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L", "LA"])
+def test_banded_decode_equals_whole_image_conversion(monkeypatch, orientation, factor, mode):
+    import sys
+
+    # sys.modules: smartframe.load is also the name of the load() function.
+    monkeypatch.setattr(sys.modules["smartframe.load"], "_BAND_PIXELS", 37 * 5)  # many bands, not a multiple of 3 rows
+    rng = np.random.default_rng(orientation * 10 + factor)
+    rgba = rng.integers(0, 256, (41, 37, 4), dtype=np.uint8)
+    image = Image.fromarray(rgba, "RGBA").convert(mode)
+    data = with_orientation(image, "PNG", orientation)
+    loaded = load(data, max_reduction=factor + 0.5, alpha="keep" if "A" in mode else "flatten")
+    expected = _reference(Image.open(io.BytesIO(data)), orientation, factor)
+    assert loaded.pixels.shape == expected.shape
+    assert np.abs(loaded.pixels.astype(int) - expected.astype(int)).max() <= 1  # Pillow's own rounding
+
+
+def test_banded_high_depth_uses_the_range_of_the_whole_image(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.modules["smartframe.load"], "_BAND_PIXELS", 8)
+    values = np.linspace(-5.0, 20.0, 16 * 12, dtype=np.float32).reshape(16, 12)
+    values[3, 3] = np.nan
+    values[9, 1] = np.inf
+    loaded = load(encode_image(Image.fromarray(values), "TIFF"))
+    grey = loaded.pixels[..., 0].astype(int)
+    finite = np.where(np.isfinite(values), values, 0.0)
+    expected = np.rint((finite + 5.0) * 255.0 / 25.0)
+    assert np.abs(grey - expected).max() <= 0  # one stretch for every band, not one per band
+    assert grey[0, 0] == 0 and grey[-1, -1] == 255
+    assert any("non-finite" in note for note in loaded.notes)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "TIFF", "WEBP"])
+def test_the_input_file_is_closed_and_only_file_warnings_become_notes(tmp_path: Path, fmt):
+    import gc
+    import warnings
+
+    path = tmp_path / f"image.{fmt.lower()}"
+    path.write_bytes(encode_image(Image.fromarray(marker_image(40, 30)), fmt))
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        loaded = load(path)
+        with open_source(path) as opened:
+            opened.verify()
+        gc.collect()
+    # Pillow drops a stream it was given after load() without closing it; smartframe closes it.
+    assert not any(issubclass(w.category, ResourceWarning) for w in leaked), [str(w.message) for w in leaked]
+    assert not any("unclosed" in note for note in loaded.notes), loaded.notes

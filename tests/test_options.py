@@ -77,5 +77,11 @@ def test_crop_bounds_are_coordinates():
 def test_limits_validate():
     with pytest.raises(OptionError):
         Limits(max_pixels=0)
+    for field in ("max_pixels", "max_file_bytes", "max_decode_bytes"):
+        with pytest.raises(OptionError, match=field):
+            Limits(**{field: -1})
+        with pytest.raises(OptionError, match=field):
+            Limits(**{field: 2.5})
+    assert Limits().max_decode_bytes == 1 << 30
     with pytest.raises(OptionError):
         FrameOptions(limits={"max_pixels": 5})
