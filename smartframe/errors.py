@@ -16,6 +16,8 @@ code  kind                       meaning
 5     :class:`ModelError`        a bundled model is missing or corrupt
 6     :class:`ProcessingTimeout` an image took longer than the time limit
 70    --                         an unexpected internal error (a bug; ``--debug``)
+73    :class:`OutputError`       an output file cannot be written (batch runs record
+                                 it per item; sysexits.h EX_CANTCREAT)
 130   --                         interrupted (Ctrl-C)
 ====  =========================  ==================================================
 
@@ -43,6 +45,7 @@ __all__ = [
     "RedactionError",
     "ModelError",
     "ProcessingTimeout",
+    "OutputError",
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_INTERNAL",
@@ -152,3 +155,13 @@ class ProcessingTimeout(SmartframeError):
 
     exit_code = 6
     kind = "timeout"
+
+
+class OutputError(SmartframeError):
+    """An output file cannot be written: the folder is not writable, the disk is full, ...
+
+    A batch run records it for the one item and goes on.
+    """
+
+    exit_code = 73  # sysexits.h EX_CANTCREAT
+    kind = "output"
