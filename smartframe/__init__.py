@@ -28,6 +28,7 @@ from .errors import (
     ModelError,
     NotAnImageError,
     OptionError,
+    OutputError,
     ProcessingTimeout,
     RedactionError,
     SmartframeError,
@@ -48,6 +49,7 @@ from .options import (
 from .pipeline import FROM_TARGET, FrameResult, frame, frame_sizes
 from .plan import Plan
 from .targets import Preset, Target, get_preset, parse_target, presets
+from .batch import BatchReport, ItemRecord, frame_many  # batch runs (issue: batch/speed/distributed)
 
 __all__ = [
     "__version__",
@@ -61,4 +63,6 @@ __all__ = [
     "NotAnImageError", "CorruptImageError", "UnsupportedImageError", "ImageTooLargeError",
     "ConstraintError", "ByteBudgetError", "FacesFoundError", "RedactionError", "ModelError",
     "ProcessingTimeout",
+    # batch runs
+    "frame_many", "BatchReport", "ItemRecord", "OutputError",
 ]
