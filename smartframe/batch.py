@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -645,7 +646,11 @@ def _worker_main(conn, job: Job, process_item, threads: int) -> None:
             return  # the parent is gone
         if task is None:
             return
-        conn.send(("done", process_item(task)))
+        records = process_item(task)
+        try:
+            conn.send(("done", records))
+        except BrokenPipeError:
+            return  # the parent is gone; a resumed run redoes this item (same output name)
 
 
 def _die_with_parent() -> None:
@@ -958,13 +963,12 @@ def _is_done(record: ItemRecord | None, job: Job) -> bool:
 def _dask_engine():
     """The Dask engine module, or OptionError naming the extra that installs Dask."""
     try:
-        from . import batch_dask
+        return importlib.import_module(".batch_dask", __package__)
     except ImportError as error:
         if error.name not in ("dask", "distributed"):
             raise
         raise OptionError("scheduler", "a Dask scheduler",
                           'the Dask extra installed first: pip install "smartframe[dask]"') from None
-    return batch_dask
 
 
 def _cpu_count() -> int:

@@ -27,6 +27,8 @@ from .errors import EXIT_INTERNAL, OptionError, ProcessingTimeout
 
 __all__ = ["run_on_dask"]
 
+_RESTART_WAIT = 20.0  # seconds to wait for a restarted worker to come back
+
 
 class WarmUp(distributed.WorkerPlugin):
     """Prepares each Dask worker once for a run: the per-process initializer of the engine."""
@@ -113,5 +115,12 @@ def _stop(client, future) -> None:
     """Cancel a stuck task and restart the worker that is running it."""
     holders = [address for address, keys in client.processing().items() if future.key in keys]
     client.cancel([future], force=True)
+    # The cancel travels on the client's message stream, the restart on a separate call that
+    # can overtake it: a worker restarted while the scheduler still counts the task as running
+    # makes the scheduler run it again elsewhere (stuck again). Wait for the cancel to land.
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and any(future.key in keys for keys in client.processing().values()):
+        time.sleep(0.02)
     if holders:
-        client.restart_workers(holders, raise_for_error=False)
+        # Bounded: the run goes on with the other workers if this one is slow to come back.
+        client.restart_workers(holders, timeout=_RESTART_WAIT, raise_for_error=False)
