@@ -79,7 +79,7 @@ from .errors import (
     ProcessingTimeout,
     SmartframeError,
 )
-from .options import FrameOptions
+from .options import FrameOptions, Limits
 from .pipeline import FROM_TARGET, frame_sizes, make_options
 from .targets import Preset, Target, parse_target
 
@@ -502,7 +502,8 @@ def initialise_worker(job: Job, threads: int | None = None) -> None:
         import cv2
 
         cv2.setNumThreads(max(1, threads))
-    frame_sizes(np.full((48, 64, 3), 128, np.uint8), ["64x36"], options=job.options)
+    warm_up = replace(job.options, limits=Limits())  # the run's limits are for its inputs
+    frame_sizes(np.full((48, 64, 3), 128, np.uint8), ["64x36"], options=warm_up)
 
 
 # --- the manifest ------------------------------------------------------------------------------

@@ -359,3 +359,21 @@ def test_outputs_get_the_usual_file_mode(photos, tmp_path):
     os.umask(umask)
     for record in report.records:
         assert os.stat(record.output).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_limits_apply_to_inputs_not_to_the_worker_warm_up(photos, tmp_path):
+    root, _ = photos
+    report = frame_many([root / "a"], ["160x90"], tmp_path / "out", strategy="centre", workers=1,
+                        limits=smartframe.Limits(max_pixels=1000))
+    assert report.failed == 2 and {r.error.type for r in report.failures} == {"ImageTooLargeError"}
+
+
+def test_the_progress_bar_counts_failures(capsys):
+    from smartframe.cli import _progress_bar
+
+    progress = _progress_bar()
+    progress(0, 2, None)
+    progress(1, 2, ItemRecord(input="/a.jpg", size="160x90", status="done", settings="x"))
+    progress(2, 2, ItemRecord(input="/b.jpg", size="160x90", status="failed", settings="x"))
+    err = capsys.readouterr().err
+    assert "2/2" in err and "failed=1" in err
