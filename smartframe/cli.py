@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .batch import frame_many
 from .check import check as run_check
 from .encode import format_from_path, normalise_format
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
@@ -225,8 +226,6 @@ def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int 
     One manifest line per (input, size). Running the same command again resumes: only what
     is missing is done. Exit code 0 when every item is done, 1 when any failed.
     """
-    from .batch import frame_many
-
     encode_options = {"max_bytes": max_bytes} if max_bytes is not None else {}
     report = frame_many(list(inputs), _sizes(size), output, options=_build_options(values),
                         workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
