@@ -39,7 +39,8 @@ class WarmUp(distributed.WorkerPlugin):
         self.job = job
 
     def setup(self, worker) -> None:
-        initialise_worker(self.job)
+        # One OpenCV thread: a cluster runs a worker process (or thread) per core already.
+        initialise_worker(self.job, threads=1)
 
 
 def run_on_dask(scheduler, tasks: list[Task], deliver: Callable, *, timeout: float,
