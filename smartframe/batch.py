@@ -54,6 +54,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 import unicodedata
@@ -633,7 +634,7 @@ def _process_context():
 def _worker_main(conn, job: Job, process_item, threads: int) -> None:
     """The loop of one worker process: start up, then one task at a time until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
-    _die_with_parent()
+    _exit_with_parent()
     try:
         initialise_worker(job, threads)
     except Exception as error:  # noqa: BLE001 -- any start-up failure goes to the parent, which stops the run
@@ -654,15 +655,21 @@ def _worker_main(conn, job: Job, process_item, threads: int) -> None:
             return  # the parent is gone; a resumed run redoes this item (same output name)
 
 
-def _die_with_parent() -> None:
-    """On Linux, ask the kernel to kill this worker when its parent dies (a SIGKILLed run)."""
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere a worker notices the parent's end at its next message
-    import ctypes
+def _exit_with_parent() -> None:
+    """Stop this worker as soon as the process that started it is gone (a run killed with
+    SIGKILL), even in the middle of an item: a watcher thread waits on the parent's sentinel.
 
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    What the worker was writing is then a temporary file, which the next run removes.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait_for_any([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="smartframe-parent-watch", daemon=True).start()
 
 
 class _Worker:

@@ -46,3 +46,9 @@ def slow(task):
     """The real work plus 0.3 s, so a run lasts long enough to be interrupted."""
     time.sleep(0.3)
     return batch.frame_item(task)
+
+
+def slow_long(task):
+    """The real work after 30 s (for manual checks of a killed run)."""
+    time.sleep(30)
+    return batch.frame_item(task)

@@ -131,6 +131,27 @@ def wait_for_lines(manifest: Path, count: int, process: subprocess.Popen, limit:
     raise AssertionError("the run made no progress")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    found, stack = [], [pid]
+    while stack:
+        parent = stack.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            found.extend(int(c) for c in children)
+            stack.extend(int(c) for c in children)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def check_complete(root: Path, out: Path, paths: list[Path]) -> None:
     """Every (input, size) done exactly once, every output whole, no temporary file anywhere."""
     lines = [json.loads(l) for l in (out / "manifest.jsonl").read_text().splitlines()]
@@ -154,11 +175,16 @@ def test_a_run_killed_with_sigkill_resumes_to_exactly_once(many_photos, tmp_path
     total = len(paths) * len(SIZES)
     process = start_batch(root, out)
     seen = wait_for_lines(out / "manifest.jsonl", 6, process)
+    helpers = descendants(process.pid)  # forkserver, resource tracker, the workers
     process.send_signal(signal.SIGKILL)
     process.communicate()
     assert process.returncode == -signal.SIGKILL
     assert seen < total, "the run finished before it could be killed"
-    time.sleep(0.2)  # the orphaned workers die with their parent (PR_SET_PDEATHSIG)
+    # The workers notice their parent's end at once, even mid-item, and stop.
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)]
     again = start_batch(root, out)
     stdout, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
@@ -179,3 +205,31 @@ def test_an_interrupted_run_exits_130_and_resumes(many_photos, tmp_path):
     _, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
     check_complete(root, out, paths)
+
+
+def test_workers_stop_mid_item_when_the_run_is_killed(tmp_path):
+    """Items that take 30 s: only the workers' watch on their parent can end them early."""
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(2):
+        (root / f"p{i}.jpg").write_bytes(jpeg_bytes(seed=i))
+    script = tmp_path / "run.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import batch_hooks, smartframe\n"
+        "if __name__ == '__main__':\n"
+        f"    smartframe.frame_many([{str(root)!r}], ['160x90'], {str(tmp_path / 'out')!r}, strategy='centre',\n"
+        "                          workers=2, process_item=batch_hooks.slow_long)\n")
+    process = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.monotonic() + 30
+    while len(descendants(process.pid)) < 4 and time.monotonic() < deadline:  # tracker, server, 2 workers
+        time.sleep(0.05)
+    time.sleep(1.5)  # the workers start up and take their 30 s items
+    helpers = descendants(process.pid)
+    assert len(helpers) >= 4
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 3
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)]
