@@ -82,10 +82,15 @@ def test_a_stuck_task_on_dask_times_out_and_its_worker_is_restarted(cluster, pho
     assert failure.input == str(stuck)
     assert (failure.error.type, failure.error.exit_code) == ("ProcessingTimeout", 6)
     assert report.done == 2
-    # The cluster is whole again: both workers take new work.
-    again = frame_many([root / "b"], ["160x90"], tmp_path / "out2", strategy="centre",
-                       scheduler=cluster.scheduler_address)
-    assert again.done == 2
+    # The cluster is whole again: both workers take new work (here through a Client object,
+    # which frame_many uses and leaves open).
+    import distributed
+
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        again = frame_many([root / "b"], ["160x90"], tmp_path / "out2", strategy="centre",
+                           scheduler=client)
+        assert again.done == 2
+        assert client.status == "running"
 
 
 def test_without_dask_a_scheduler_is_a_usage_error_naming_the_extra(photos, tmp_path, monkeypatch):
