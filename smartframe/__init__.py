@@ -49,6 +49,7 @@ from .options import (
 from .pipeline import FROM_TARGET, FrameResult, frame, frame_sizes, make_plan, make_plans
 from .plan import Plan
 from .targets import Preset, Target, get_preset, parse_target, presets
+from .batch import BatchReport, ItemRecord, frame_many
 
 __all__ = [
     "__version__",
@@ -62,4 +63,5 @@ __all__ = [
     "NotAnImageError", "CorruptImageError", "UnsupportedImageError", "ImageTooLargeError",
     "ConstraintError", "ByteBudgetError", "FacesFoundError", "RedactionError", "ModelError",
     "ProcessingTimeout", "OutputError",
+    "frame_many", "BatchReport", "ItemRecord",
 ]

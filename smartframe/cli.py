@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .batch import frame_many
 from .check import check as run_check
 from .encode import format_from_path, normalise_format, write_atomic
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
@@ -258,6 +259,75 @@ def _output_path(output: str, input: Path, result: FrameResult, out_format: str 
         ext = "jpg" if fmt == "jpeg" else fmt
         return Path(output) / f"{input.stem}-{size}.{ext}"
     return Path(output)
+
+
+# --- batch (issue: batch/speed/distributed) -----------------------------------------------------
+
+@main.command("batch")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--size", "-s", required=True,
+              help="WxH, a preset (sora-2), or preset:WxH; several separated by commas.")
+@click.option("--out", "-o", "output", required=True, type=click.Path(file_okay=False),
+              help="Folder for the outputs (created if missing).")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Local worker processes [default: one per CPU].")
+@click.option("--manifest", type=click.Path(dir_okay=False), default=None,
+              help="JSON-lines manifest; rerunning with it resumes [default: OUT/manifest.jsonl].")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help='Run on this Dask scheduler instead (pip install "smartframe[dask]").')
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds one input may take; then it is recorded as a timeout (exit code 6).")
+@_frame_options
+@click.option("--format", "out_format", default=None,
+              help="Output format [default: the target's first accepted format].")
+@click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
+@click.option("--max-bytes", type=int, default=None, help="Byte limit [default: the target's].")
+@click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default).")
+@_debug_option
+def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int | None,
+                  manifest: str | None, scheduler: str | None, timeout: float, out_format: str | None,
+                  quality: int | None, max_bytes: int | None, keep_metadata: bool, **values) -> None:
+    """Frame every image in INPUTS (files, folders, globs) to each SIZE, into --out.
+
+    One manifest line per (input, size). Running the same command again resumes: only what
+    is missing is done. Exit code 0 when every item is done, 1 when any failed.
+    """
+    encode_options = {"max_bytes": max_bytes} if max_bytes is not None else {}
+    report = frame_many(list(inputs), _sizes(size), output, options=_build_options(values),
+                        workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
+                        format=out_format, quality=quality,
+                        metadata="keep" if keep_metadata else "strip",
+                        progress=_progress_bar() if sys.stderr.isatty() else None, **encode_options)
+    for record in report.failures[:10]:
+        click.echo(f"smartframe: failed: {record.input} [{record.size}]: {record.error.kind} error: "
+                   f"{record.error.message}", err=True)
+    if len(report.failures) > 10:
+        click.echo(f"smartframe: ... and {len(report.failures) - 10} more failures", err=True)
+    click.echo(f"{report.done} done, {report.failed} failed, {report.already_done} already done "
+               f"-> {report.out_dir} (manifest {report.manifest})")
+    sys.exit(report.exit_code)
+
+
+def _progress_bar():
+    """A progress callback that draws a tqdm bar on stderr, with the count of failures."""
+    from tqdm import tqdm
+
+    bar = None
+    failed = 0
+
+    def progress(finished: int, total: int, record) -> None:
+        nonlocal bar, failed
+        if bar is None:
+            bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
+        if record is not None:
+            failed += record.status == "failed"
+            if failed:
+                bar.set_postfix(failed=failed, refresh=False)
+            bar.update(1)
+        if finished == total:
+            bar.close()
+
+    return progress
 
 
 @main.command("check")

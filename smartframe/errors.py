@@ -159,7 +159,8 @@ class ProcessingTimeout(SmartframeError):
 class OutputError(SmartframeError, OSError):
     """An output file cannot be written: a missing folder, no permission, a full disk.
 
-    Names the output path. Also an ``OSError``, which it translates.
+    Names the output path. Also an ``OSError``, which it translates. A batch run records it
+    for the one item and goes on.
     """
 
     exit_code = 73  # sysexits.h EX_CANTCREAT: a (user specified) output file cannot be created

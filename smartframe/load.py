@@ -984,6 +984,17 @@ def _convert(image: Image.Image, info: SourceInfo, factor: int, orientation: int
     else:  # the transform's output: RGB or RGBA (a transparency key named pre-transform colours)
         to_array = _mode_step(_icc_out_mode(image.mode), False, info, image, notes)
     width, height = image.size
+    if (to_srgb is None and factor == 1 and image.mode == "RGB" and "transparency" not in image.info
+            and alpha is AlphaPolicy.FLATTEN):
+        # Plain RGB needs no per-band work: one packed copy out of Pillow (the same size as
+        # the output array the bands would fill), turned upright by a second copy if needed.
+        pixels = np.asarray(image)
+        if orientation == 1:
+            return pixels
+        shape = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+        out = np.empty(shape + (3,), np.uint8)
+        _place(out, pixels, 0, height, orientation)
+        return out
     out_w, out_h = math.ceil(width / factor), math.ceil(height / factor)
     out: np.ndarray | None = None
     row = 0

@@ -1,0 +1,274 @@
+"""Speed and memory of framing one JPEG to 1280x720 JPEG bytes: smartframe against its peers.
+
+    python benchmarks/speed.py [--data ../shared/data] [--repeat 9] [--megapixels 1,12,50]
+
+Every case runs in a fresh subprocess, on the same files, in one run: one untimed call
+(imports, lazy model loading), then ``--repeat`` timed calls whose median is reported, then
+the process's peak resident memory (``VmHWM`` from /proc, in MB of 10^6 bytes). Every output of every
+call is decoded and must be exactly 1280x720, or the benchmark stops with WRONG OUTPUT: a fast
+wrong answer cannot pass. A final case frames a 100 MP JPEG once per process, for memory.
+
+Cases (all end with JPEG bytes at quality 90):
+  smartframe smart+faces  smartframe.frame(path, size, faces="flag")  (the default strategy)
+  smartframe centre       smartframe.frame(path, size, strategy="centre")  (no face detection)
+  Pillow fit              ImageOps.exif_transpose + ImageOps.fit(..., LANCZOS)
+  Pillow fit+draft        the same after Image.draft to the smallest scale that still covers
+  pyvips attention        pyvips.Image.thumbnail(path, 1280, height=720, crop="attention")
+  smartcrop.py            SmartCrop().crop(image, 1280, 720), then crop + LANCZOS resize
+
+Targets (measured in this one run): smart+faces <= 0.8x pyvips attention on 12 MP;
+smart+faces <= 1.5x smartframe centre on 12 MP; peak RSS framing 100 MP < 400 MB.
+Exit code 0 when every target passes, 1 when one fails or cannot be measured, 2 on a wrong output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SIZE = (1280, 720)
+QUALITY = 90
+CASES = ["smartframe smart+faces", "smartframe centre", "Pillow fit", "Pillow fit+draft",
+         "pyvips attention", "smartcrop.py"]
+SMART, CENTRE, PYVIPS = CASES[0], CASES[1], CASES[4]
+MEMORY_CASES = [SMART, CENTRE]
+RSS_LIMIT_MB = 400.0
+
+
+# --- the cases: each returns JPEG bytes -------------------------------------------------------
+
+def case_function(name: str):
+    """The function for one case; imports only what that case needs."""
+    width, height = SIZE
+    if name.startswith("smartframe"):
+        import smartframe
+
+        options = {"faces": "flag"} if name == SMART else {"strategy": "centre"}
+        return lambda path: smartframe.frame(path, SIZE, **options).to_bytes("jpeg", quality=QUALITY)
+    if name.startswith("Pillow"):
+        from PIL import Image, ImageOps
+
+        use_draft = name.endswith("draft")
+
+        def pillow(path):
+            with Image.open(path) as image:
+                if use_draft:
+                    w, h = image.size  # stored size; the photos here carry no EXIF rotation
+                    scale = max(width / w, height / h)
+                    image.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))
+                image = ImageOps.exif_transpose(image)
+                framed = ImageOps.fit(image.convert("RGB"), SIZE, Image.Resampling.LANCZOS)
+            return encode_pil(framed)
+
+        return pillow
+    if name == PYVIPS:
+        import pyvips
+
+        return lambda path: pyvips.Image.thumbnail(path, width, height=height, crop="attention") \
+            .write_to_buffer(f".jpg[Q={QUALITY}]")
+    if name == "smartcrop.py":
+        from PIL import Image, ImageOps
+        from smartcrop import SmartCrop
+
+        cropper = SmartCrop()
+
+        def smartcrop(path):
+            with Image.open(path) as image:
+                image = ImageOps.exif_transpose(image).convert("RGB")
+            crop = cropper.crop(image, width, height)["top_crop"]
+            box = (crop["x"], crop["y"], crop["x"] + crop["width"], crop["y"] + crop["height"])
+            return encode_pil(image.crop(box).resize(SIZE, Image.Resampling.LANCZOS))
+
+        return smartcrop
+    raise ValueError(f"unknown case {name!r}")
+
+
+def encode_pil(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
+def check_output(data: bytes, case: str, path: str) -> None:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        if image.size != SIZE or image.format != "JPEG":
+            raise WrongOutput(f"{case} on {path}: {image.format} {image.size}, expected JPEG {SIZE}")
+
+
+class WrongOutput(AssertionError):
+    pass
+
+
+def rss_mb(field: str = "VmHWM") -> float:
+    """This process's peak (``VmHWM``) or current (``VmRSS``) resident memory, MB (10^6 bytes).
+
+    Read from /proc, which counts only this program: ``ru_maxrss`` would also count the
+    parent's pages the child held between fork and exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024 / 1e6  # kB
+    except OSError:
+        pass  # not Linux: fall back to ru_maxrss (bytes on macOS)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+
+
+def run_child(case: str, path: str, repeat: int) -> dict:
+    """In the child process: time one case on one file."""
+    try:
+        function = case_function(case)
+        baseline = rss_mb("VmRSS")
+        check_output(function(path), case, path)  # untimed: imports, model loading
+    except WrongOutput:
+        raise
+    except Exception as error:  # a peer missing, or smart not in this build: reported, not fatal
+        detail = str(error) or ("not in this build" if isinstance(error, NotImplementedError) else "")
+        return {"error": f"{type(error).__name__}: {detail}"}
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        data = function(path)
+        times.append((time.perf_counter() - started) * 1000.0)
+        check_output(data, case, path)
+    return {"times_ms": times, "median_ms": statistics.median(times) if times else None,
+            "baseline_rss_mb": baseline, "peak_rss_mb": rss_mb()}
+
+
+# --- the parent: files, subprocesses, table, targets -------------------------------------------
+
+def measure(case: str, path: Path, repeat: int) -> dict:
+    command = [sys.executable, __file__, "--child", case, str(path), "--repeat", str(repeat)]
+    process = subprocess.run(command, capture_output=True, text=True)
+    if process.returncode == 2:
+        raise SystemExit(f"WRONG OUTPUT: {process.stdout.strip() or process.stderr.strip()}")
+    try:
+        return json.loads(process.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": f"the case crashed (exit {process.returncode}): {process.stderr.strip()[-300:]}"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="evaluation photos (default ../shared/data)")
+    parser.add_argument("--cache", type=Path, default=None, help="where the test JPEGs are written")
+    parser.add_argument("--megapixels", default="1,12,50", help="sizes of the timed test JPEGs")
+    parser.add_argument("--repeat", type=int, default=9, help="timed calls per case (50 MP: a third)")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 100 MP memory case")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        try:
+            print(json.dumps(run_child(args.child[0], args.child[1], args.repeat)))
+        except WrongOutput as error:
+            print(str(error))
+            return 2
+        return 0
+
+    import _images
+
+    data = args.data if args.data is not None else _images.default_data()
+    cache = args.cache or _images.DEFAULT_CACHE
+    source, label = _images.pick_source(data)
+    megapixels = [float(m) for m in args.megapixels.split(",")]
+    cases = [c.strip() for c in args.cases.split(",")]
+    files = {m: _images.make_jpeg(source, label, m, cache) for m in megapixels}
+    print(f"source: {label} ({source.shape[1]}x{source.shape[0]}); cache: {cache}")
+    print(f"cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.2f}; "
+          f"repeat: {args.repeat} (50 MP and up: {max(1, args.repeat // 3)})")
+    results: dict = {}
+    for mp, path in files.items():
+        repeat = args.repeat if mp < 50 else max(1, args.repeat // 3)
+        for case in cases:
+            results[(case, mp)] = measure(case, path, repeat)
+    memory: dict = {}
+    if not args.no_memory:
+        big = _images.make_jpeg(source, label, 100, cache)
+        for case in MEMORY_CASES:
+            memory[case] = measure(case, big, 1)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}\n")
+    print_table(results, cases, files)
+    verdicts = judge(results, memory)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "source": label, "files": {str(k): str(v) for k, v in files.items()},
+            "results": [{"case": c, "megapixels": m, **r} for (c, m), r in results.items()],
+            "memory_100mp": memory, "targets": verdicts}, indent=2))
+    return 0 if all(v["status"] == "PASS" for v in verdicts) else 1
+
+
+def print_table(results: dict, cases: list[str], files: dict) -> None:
+    header = f"{'case':24s}" + "".join(f"{f'{mp:g} MP ms':>12s}{'x smart':>9s}{'x centre':>9s}{'RSS MB':>8s}"
+                                       for mp in files)
+    print(header)
+    for case in cases:
+        row = f"{case:24s}"
+        for mp in files:
+            result = results[(case, mp)]
+            if "error" in result:
+                row += f"{'n/a':>12s}{'':>9s}{'':>9s}{'':>8s}"
+                continue
+            row += f"{result['median_ms']:12.1f}"
+            for reference in (SMART, CENTRE):
+                ref = results.get((reference, mp), {})
+                row += f"{result['median_ms'] / ref['median_ms']:9.2f}" if "median_ms" in ref else f"{'-':>9s}"
+            row += f"{result['peak_rss_mb']:8.0f}"
+        print(row)
+    for (case, mp), result in results.items():
+        if "error" in result:
+            print(f"  n/a: {case} on {mp:g} MP: {result['error']}")
+    print()
+
+
+def judge(results: dict, memory: dict) -> list[dict]:
+    verdicts = []
+
+    def ratio_target(name: str, case: str, reference: str, mp: float, limit: float) -> None:
+        a, b = results.get((case, mp), {}), results.get((reference, mp), {})
+        if "median_ms" not in a or "median_ms" not in b:
+            missing = a.get("error") or b.get("error") or "not run"
+            verdicts.append({"target": name, "status": "N/A", "detail": missing})
+            return
+        ratio = a["median_ms"] / b["median_ms"]
+        verdicts.append({"target": name, "status": "PASS" if ratio <= limit else "FAIL",
+                         "detail": f"{a['median_ms']:.1f} ms / {b['median_ms']:.1f} ms = {ratio:.2f}x "
+                                   f"(limit {limit}x)"})
+
+    ratio_target("smart+faces <= 0.8x pyvips attention, 12 MP", SMART, PYVIPS, 12.0, 0.8)
+    ratio_target("smart+faces <= 1.5x smartframe centre, 12 MP", SMART, CENTRE, 12.0, 1.5)
+    for case in MEMORY_CASES:
+        result = memory.get(case)
+        name = f"{case}: peak RSS framing 100 MP < {RSS_LIMIT_MB:g} MB"
+        if result is None:
+            verdicts.append({"target": name, "status": "N/A", "detail": "not run (--no-memory)"})
+        elif "error" in result:
+            verdicts.append({"target": name, "status": "N/A", "detail": result["error"]})
+        else:
+            verdicts.append({"target": name, "status": "PASS" if result["peak_rss_mb"] < RSS_LIMIT_MB else "FAIL",
+                             "detail": f"{result['peak_rss_mb']:.0f} MB peak ({result['baseline_rss_mb']:.0f} MB "
+                                       f"after imports), {result['median_ms']:.0f} ms"})
+    for verdict in verdicts:
+        print(f"{verdict['status']:5s} {verdict['target']}: {verdict['detail']}")
+    return verdicts
+
+
+if __name__ == "__main__":
+    sys.exit(main())
