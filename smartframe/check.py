@@ -76,8 +76,8 @@ def check(
     target: object,
     *,
     faces: bool = True,
-    min_face_px: float = 24.0,
-    min_face_score: float = 0.5,
+    min_face_px: float = 20.0,
+    min_face_score: float = 0.55,
     limits: Limits = Limits(),
 ) -> CheckReport:
     """Check ``source`` against ``target`` (a size, a preset name or ``"preset:WxH"``).

@@ -137,9 +137,9 @@ def _frame_options(function):
                      help="Frame only this region: fractions left,top,right,bottom."),
         click.option("--faces", "face_policy", type=_choice(FacePolicy), default="keep", show_default=True,
                      help="What to do about identifiable faces."),
-        click.option("--min-face-px", type=float, default=24.0, show_default=True,
+        click.option("--min-face-px", type=float, default=20.0, show_default=True,
                      help="Smallest identifiable face, in output pixels."),
-        click.option("--min-face-score", type=float, default=0.5, show_default=True),
+        click.option("--min-face-score", type=float, default=0.55, show_default=True),
         click.option("--alpha", type=_choice(AlphaPolicy), default="flatten", show_default=True,
                      help="Flatten transparency, or keep it (PNG/WebP output)."),
         click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
@@ -335,9 +335,9 @@ def _progress_bar():
 @click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--no-faces", is_flag=True, help="Skip face detection.")
-@click.option("--min-face-px", type=float, default=24.0, show_default=True,
+@click.option("--min-face-px", type=float, default=20.0, show_default=True,
               help="Smallest identifiable face, in pixels of the target size.")
-@click.option("--min-face-score", type=float, default=0.5, show_default=True)
+@click.option("--min-face-score", type=float, default=0.55, show_default=True)
 @_limit_options
 @_debug_option
 def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
@@ -383,6 +383,31 @@ def presets_command(as_json: bool) -> None:
         click.echo(f"{'':20s} {'':8s} {'/'.join(preset.formats)}; {limit}; {faces}")
         if preset.deprecated:
             click.echo(f"{'':20s} {'':8s} deprecated: {preset.deprecated}")
+
+
+@main.command("explain")
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH; several separated by commas.")
+@click.option("--out", "-o", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The overlay picture (.png, .jpg or .webp).")
+@click.option("--max-side", type=click.IntRange(64, 8192), default=1280, show_default=True,
+              help="Longer side of the overlay, in pixels.")
+@_frame_options
+@_debug_option
+def explain_command(input: Path, size: str, output: Path, max_side: int, **values) -> None:
+    """Draw why INPUT is framed as it is: importance map, chosen and centre windows, faces."""
+
+    from .encode import encode, write_atomic
+    from .explain import explain
+
+    fmt = format_from_path(output)  # a clear error before any work
+    overlay, plans = explain(input, _sizes(size), max_side=max_side, options=_build_options(values))
+    write_atomic(output, encode(overlay, fmt).data)
+    for plan in plans:
+        confidence = "" if plan.confidence is None else f"  confidence {plan.confidence:.2f}"
+        click.echo(f"{plan.output_size}  crop {_box_text(plan.crop_box)}  "
+                   f"{plan.strategy.value if plan.strategy else plan.fit.value}{confidence}  {plan.reason}")
+    click.echo(f"overlay -> {output} ({overlay.size[0]}x{overlay.size[1]})")
 
 
 @main.command("demo")

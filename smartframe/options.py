@@ -246,8 +246,8 @@ class FrameOptions:
     pad_position: PadPosition = PadPosition.CENTRE
     crop_bounds: CropBounds | None = None
     faces: FacePolicy = FacePolicy.KEEP
-    min_face_px: float = 24.0
-    min_face_score: float = 0.5
+    min_face_px: float = 20.0
+    min_face_score: float = 0.55
     alpha: AlphaPolicy = AlphaPolicy.FLATTEN
     alpha_background: Colour = (255, 255, 255)
     upscale_warning: float = 2.0

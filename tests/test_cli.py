@@ -151,3 +151,9 @@ def test_the_limits_are_options_of_frame_and_check(photo, tmp_path):
             result = run(*args, option, "1000")
             assert result.exit_code == 3, result.output
             assert fragment in result.stderr and len(result.stderr.splitlines()) == 1
+def test_demo_frames_the_scene_for_every_preset(tmp_path):
+    result = run("demo", "--out", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    sizes = sum(len(p.sizes) for p in presets().values())
+    assert result.stdout.count("check ok") == sizes
+    assert len(list((tmp_path / "demo").glob("*-*x*.*"))) == sizes

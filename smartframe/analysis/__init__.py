@@ -32,7 +32,7 @@ class Analysis:
 
 
 def analyse(loaded, region, *, importance: bool, faces: bool,
-            min_face_score: float = 0.5) -> Analysis:
+            min_face_score: float = 0.55) -> Analysis:
     """Analyse a loaded image for framing ``region`` (a Box in source pixels).
 
     Faces are detected on the whole working image (source pixels out); the importance map,
