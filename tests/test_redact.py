@@ -1,0 +1,149 @@
+"""Face policies through the public API, on synthetic faces."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import smartframe
+from smartframe.analysis.faces import detect_faces
+from smartframe.cli import main
+from smartframe.errors import FacesFoundError, RedactionError
+from smartframe.options import FacePolicy
+from smartframe.redact import RedactionParams, _cover, redact_faces
+from smartframe.scenes import draw_face, face_scene
+from smartframe.targets import presets
+
+
+def one_face(width=1600, height=900, cx=1100, cy=450, size=260):
+    return face_scene(width, height, cx, cy, size)
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate", "fill"])
+def test_redaction_leaves_no_detectable_face(method):
+    scene = one_face()
+    result = smartframe.frame(scene, "1280x720", faces=method, strategy="centre")
+    output = np.asarray(result.image)
+    assert result.image.size == (1280, 720)
+    assert len(result.redacted) >= 1 and any("redacted" in w for w in result.warnings)
+    assert detect_faces(output, min_size_px=10, min_score=0.45) == ()
+    # the face region changed, a far corner did not
+    plain = np.asarray(smartframe.frame(scene, "1280x720", strategy="centre").image)
+    box = result.redacted[0].clipped(1280, 720)
+    assert not np.array_equal(output[box[1]:box[3], box[0]:box[2]], plain[box[1]:box[3], box[0]:box[2]])
+    assert np.array_equal(output[:40, :40], plain[:40, :40])
+
+
+def test_redaction_does_not_modify_its_input():
+    pixels = one_face(800, 600, 400, 300, 220)
+    before = pixels.copy()
+    faces = detect_faces(pixels)
+    out, covered = redact_faces(pixels, faces, FacePolicy.BLUR,
+                                detect=lambda rgb, size, score: detect_faces(rgb, min_size_px=size, min_score=score),
+                                min_face_px=20, min_face_score=0.55)
+    assert np.array_equal(pixels, before) and len(covered) == 1
+    assert not np.array_equal(out, before)
+
+
+def test_redaction_strength_scales_with_face_size():
+    rng = np.random.default_rng(0)
+    for size in (40, 400):
+        pixels = rng.integers(0, 256, (size * 2, size * 2, 3), dtype=np.uint8)
+        _cover(pixels, (0, 0, size * 2, size * 2), FacePolicy.PIXELATE, size, RedactionParams())
+        blocks = len(np.unique(pixels.reshape(-1, 3), axis=0))
+        assert blocks <= (2 * RedactionParams().cells + 1) ** 2  # about cells x cells across the face
+
+
+def test_a_face_that_survives_redaction_raises():
+    scene = one_face(800, 600, 400, 300, 220)
+    stubborn = detect_faces(scene)
+
+    with pytest.raises(RedactionError, match="still detected"):
+        redact_faces(scene, stubborn, FacePolicy.BLUR, detect=lambda rgb, size, score: stubborn,
+                     min_face_px=20, min_face_score=0.55)
+
+
+def test_reject_raises_with_the_faces_and_keep_does_nothing():
+    scene = one_face()
+    with pytest.raises(FacesFoundError) as error:
+        smartframe.frame(scene, "1280x720", faces="reject")
+    assert len(error.value.faces) == 1 and error.value.exit_code == 4
+    kept = smartframe.frame(scene, "1280x720", faces="keep", strategy="centre")
+    assert kept.redacted == () and not kept.warnings
+
+
+def test_flag_warns_and_reports_faces_in_source_pixels():
+    flagged = smartframe.frame(one_face(), "1280x720", faces="flag")
+    assert len(flagged.faces) == 1
+    face = flagged.faces[0]
+    assert abs((face.x0 + face.x1) / 2 - 1100) < 40 and 200 < face.size < 420  # hair included
+    assert any("identifiable face" in w for w in flagged.warnings)
+    assert flagged.report()["faces"][0]["score"] >= 0.55
+
+
+def test_a_face_too_small_in_the_output_is_not_identifiable():
+    scene = one_face(4000, 2250, 2000, 1100, 90)  # 90 px in the source, ~7 px at 320x180
+    small = smartframe.frame(scene, "320x180", faces="reject", strategy="centre")
+    assert small.image.size == (320, 180)
+
+
+def test_smart_never_cuts_a_face_that_fits():
+    scene = np.full((900, 1600, 3), (200, 200, 200), np.uint8)
+    scene[300:700, 1150:1550] = (20, 20, 180)  # a strong object on the right
+    draw_face(scene, 260, 450, 220)  # a face near the left edge
+    result = smartframe.frame(scene, "720x1280")
+    face = result.faces[0]
+    assert result.plan.crop_box.contains(face.box, tolerance=1.0)
+    assert result.plan.reason.startswith("face")
+
+
+def test_avoid_leaves_the_face_out_when_the_content_allows():
+    scene = face_scene(1600, 900, 250, 450, 200)
+    result = smartframe.frame(scene, "720x1280", faces="avoid")
+    face = result.faces[0]
+    assert result.plan.crop_box.intersection(face.box).area == 0
+    assert result.redacted == ()
+    # when it cannot (the face is in every window), what remains is redacted
+    centred = face_scene(1000, 900, 500, 450, 200)
+    forced = smartframe.frame(centred, "720x1280", faces="avoid")
+    assert len(forced.redacted) >= 1
+    assert detect_faces(np.asarray(forced.image), min_size_px=10, min_score=0.45) == ()
+
+
+@pytest.mark.parametrize("preset", sorted(presets()))
+def test_frame_then_check_passes_whenever_the_policy_allows(preset):
+    scene = one_face()
+    for size in presets()[preset].sizes:
+        target = f"{preset}:{size}"
+        blurred = smartframe.frame(scene, target, faces="blur")
+        assert smartframe.check(blurred.to_bytes(), target).ok
+        kept = smartframe.frame(scene, target, faces="keep")
+        report = smartframe.check(kept.to_bytes(), target)
+        assert report.ok == (not presets()[preset].refuses_faces), report.violations
+        assert len(report.faces) == 1  # reported either way
+
+
+def test_check_reports_faces_with_boxes_sizes_and_scores():
+    scene = one_face(1280, 720, 640, 360, 240)
+    report = smartframe.check(scene, "sora-2")
+    assert not report.ok and [v.rule for v in report.violations] == ["faces"]
+    face = report.to_dict()["faces"][0]
+    assert set(face) == {"box", "size", "score"} and face["score"] >= 0.55
+    assert smartframe.check(scene, "veo-3.1").ok
+
+
+def test_cli_face_policies(tmp_path):
+    source = tmp_path / "face.png"
+    Image.fromarray(one_face()).save(source)
+    runner = CliRunner()
+    rejected = runner.invoke(main, ["frame", str(source), "-s", "1280x720", "-o", str(tmp_path / "r.jpg"),
+                                    "--faces", "reject"])
+    assert rejected.exit_code == 4 and "face" in rejected.stderr
+    assert not (tmp_path / "r.jpg").exists()
+    blurred = runner.invoke(main, ["frame", str(source), "-s", "sora-2", "-o", str(tmp_path / "b.jpg"),
+                                   "--faces", "blur"])
+    assert blurred.exit_code == 0, blurred.output
+    check = runner.invoke(main, ["check", str(tmp_path / "b.jpg"), "-s", "sora-2", "--json"])
+    assert check.exit_code == 0, check.output
+    raw = runner.invoke(main, ["check", str(source), "-s", "sora-2", "--json"])
+    assert raw.exit_code == 1
