@@ -11,7 +11,7 @@ import pytest
 
 import smartframe.analysis.faces as fp
 from smartframe.errors import ModelError
-from smartframe.scenes import draw_face, face_scene
+from smartframe.scenes import face_scene
 
 HAVE_MP = fp.mediapipe_available()
 BACKENDS = ["opencv"] + (["mediapipe"] if HAVE_MP else [])
