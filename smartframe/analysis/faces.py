@@ -19,7 +19,8 @@ Backends behind one small interface (``detect_each``):
    window three times the face size -- this removes paintings, spirals, machine parts
    and most animal faces;
 3. short range on the image zoomed out 1.5x: only faces at least half the image's short
-   side (close-ups, where the full-range model fails), with a stricter score.
+   side (close-ups, where the full-range model fails), with a stricter score. This pass
+   runs on a second thread while the full-range pass runs (both release the GIL).
 
 Boxes are in the pixel frame of the array given to the detector, x1/y1 exclusive; the
 ``*_source_faces`` helpers return source pixels after EXIF orientation. One detector per
@@ -31,6 +32,7 @@ at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import hashlib
 import logging
 import os
@@ -529,15 +531,41 @@ def _window_tensor(
 # --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Model-input tiles rendered for some windows, with their pixel mappings."""
+
+    tiles: np.ndarray  # (B, S, S, 3) uint8
+    maps: np.ndarray  # (B, 4) float64: ox, oy, sx, sy (input = o + tile_px / s)
+
+
+def prepare_windows(pyr: _Pyramid, windows: Sequence[Window], size: int) -> Prepared:
+    """Render the windows (in order, so the pyramid cache use is deterministic)."""
+    tiles, maps = [], []
+    for win in windows:
+        t, m = _window_tensor(pyr, win, size)
+        tiles.append(t)
+        maps.append(m)
+    if not tiles:
+        return Prepared(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 4)))
+    return Prepared(np.stack(tiles), np.asarray(maps, dtype=np.float64))
+
+
 class Backend(Protocol):
     """The interface both backends implement.
 
-    ``detect_each`` runs the model on square-tensor windows of one image (cut from a
-    per-call ``_Pyramid``) and returns the faces of each window, in input pixels.
-    ``detect`` is the one-shot convenience: the whole image, letterboxed.
+    ``prepare`` renders square model tensors for windows of one image (cut from a
+    per-call ``_Pyramid``); ``run_each`` runs the model on them and returns each
+    window's faces in input pixels (it touches no shared image state, so it may run on
+    another thread).  ``detect_each`` / ``detect_windows`` combine both; ``detect`` is
+    the one-shot convenience for a whole, letterboxed image.
     """
 
     name: str
+
+    def prepare(self, pyr: _Pyramid, windows: Sequence[Window]) -> Prepared: ...
+
+    def run_each(self, prep: Prepared, *, min_score: float) -> list[list[Face]]: ...
 
     def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]: ...
 
@@ -675,6 +703,20 @@ class OpenCVBlazeFaceBackend:
             a, b = b, a
         return b, a
 
+    def prepare(self, pyr: _Pyramid, windows: Sequence[Window]) -> Prepared:
+        return prepare_windows(pyr, windows, self.spec.input_size)
+
+    def run_each(self, prep: Prepared, *, min_score: float) -> list[list[Face]]:
+        """Faces per window (each window suppressed alone), from one batched forward."""
+        return self._run(prep, min_score, merge=False)
+
+    def run_merged(self, prep: Prepared, *, min_score: float) -> list[Face]:
+        """Faces of all windows merged by weighted NMS (overlapping tiles see a face twice)."""
+        return self._run(prep, min_score, merge=True)[0]
+
+    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
+        return self.run_each(self.prepare(pyr, windows), min_score=min_score)
+
     def detect_windows(
         self,
         pyr: _Pyramid,
@@ -683,34 +725,26 @@ class OpenCVBlazeFaceBackend:
         min_score: float,
         per_window: bool = False,
     ) -> list[Face]:
-        """Run the model on all windows (one batch) and return faces in input pixels.
-
-        Detections are merged by weighted NMS across windows (overlapping tiles see the
-        same face twice) unless ``per_window``, where each window is suppressed alone.
-        """
+        """Run the model on all windows (one batch) and return faces in input pixels,
+        merged across windows unless ``per_window``."""
+        prep = self.prepare(pyr, windows)
         if per_window:
-            return [f for fs in self.detect_each(pyr, windows, min_score=min_score) for f in fs]
-        return self._run(pyr, windows, min_score, merge=True)[0]
+            return [f for fs in self.run_each(prep, min_score=min_score) for f in fs]
+        return self.run_merged(prep, min_score=min_score)
 
-    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
-        """Faces per window (each window suppressed alone), from one batched forward."""
-        return self._run(pyr, windows, min_score, merge=False)
-
-    def _run(self, pyr: _Pyramid, windows: Sequence[Window], min_score: float, merge: bool) -> list[list[Face]]:
+    def _run(self, prep: Prepared, min_score: float, merge: bool) -> list[list[Face]]:
         size = self.spec.input_size
-        tiles, maps = [], []
-        for win in windows:
-            t, m = _window_tensor(pyr, win, size)
-            tiles.append(t)
-            maps.append(m)
-        raw_b, raw_s = self.infer(np.stack(tiles))
+        n_win = len(prep.tiles)
+        n_out = 1 if merge else n_win
+        if n_win == 0:
+            return [[] for _ in range(n_out)]
+        raw_b, raw_s = self.infer(prep.tiles)
         floor = min(self.score_floor, min_score)
         boxes, kps, scores, bidx = decode_detections(raw_b, raw_s, self.anchors, size, floor)
-        n_out = 1 if merge else len(windows)
         if len(scores) == 0:
             return [[] for _ in range(n_out)]
         # normalised tile coords -> input pixels, per window
-        m = np.asarray(maps, dtype=np.float32)[bidx]  # (M, 4): ox, oy, sx, sy
+        m = prep.maps.astype(np.float32)[bidx]  # (M, 4): ox, oy, sx, sy
         ox, oy, sx, sy = (m[:, k] for k in range(4))
         boxes = boxes * size
         boxes[:, [0, 2]] = boxes[:, [0, 2]] / sx[:, None] + ox[:, None]
@@ -718,7 +752,7 @@ class OpenCVBlazeFaceBackend:
         kps = kps * size
         kps[:, :, 0] = kps[:, :, 0] / sx[:, None] + ox[:, None]
         kps[:, :, 1] = kps[:, :, 1] / sy[:, None] + oy[:, None]
-        groups = [slice(None)] if merge else [np.nonzero(bidx == i)[0] for i in range(len(windows))]
+        groups = [slice(None)] if merge else [np.nonzero(bidx == i)[0] for i in range(n_win)]
         out: list[list[Face]] = []
         for g in groups:
             b, s, k = weighted_nms(boxes[g], scores[g], kps[g], self.nms_iou)
@@ -846,25 +880,17 @@ class MediaPipeShortBackend:
                         raise
         raise AssertionError("unreachable")
 
-    def detect_windows(
-        self,
-        pyr: _Pyramid,
-        windows: Sequence[Window],
-        *,
-        min_score: float,
-        per_window: bool = True,
-    ) -> list[Face]:
-        """One mediapipe call per window (each is suppressed alone by mediapipe)."""
-        return [f for fs in self.detect_each(pyr, windows, min_score=min_score) for f in fs]
+    def prepare(self, pyr: _Pyramid, windows: Sequence[Window]) -> Prepared:
+        return prepare_windows(pyr, windows, self.canvas)
 
-    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
-        """Faces per window; one mediapipe call per window."""
+    def run_each(self, prep: Prepared, *, min_score: float) -> list[list[Face]]:
+        """Faces per window; one mediapipe call per window (each suppressed alone)."""
         out: list[list[Face]] = []
-        for win in windows:
+        c = self.canvas
+        for tile, (ox, oy, sx, sy) in zip(prep.tiles, prep.maps):
             faces: list[Face] = []
             out.append(faces)
-            tile, (ox, oy, sx, sy) = _window_tensor(pyr, win, self.canvas)
-            res = self._detect_native(tile)
+            res = self._detect_native(np.ascontiguousarray(tile))
             for d in res.detections:
                 score = float(d.categories[0].score) if d.categories else 0.0
                 if score < min_score:
@@ -872,9 +898,7 @@ class MediaPipeShortBackend:
                 bb = d.bounding_box
                 kp = None
                 if d.keypoints:
-                    kp = tuple(
-                        (ox + k.x * self.canvas / sx, oy + k.y * self.canvas / sy) for k in d.keypoints
-                    )
+                    kp = tuple((ox + k.x * c / sx, oy + k.y * c / sy) for k in d.keypoints)
                 faces.append(
                     Face(
                         ox + bb.origin_x / sx,
@@ -887,6 +911,20 @@ class MediaPipeShortBackend:
                     )
                 )
         return out
+
+    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
+        return self.run_each(self.prepare(pyr, windows), min_score=min_score)
+
+    def detect_windows(
+        self,
+        pyr: _Pyramid,
+        windows: Sequence[Window],
+        *,
+        min_score: float,
+        per_window: bool = True,
+    ) -> list[Face]:
+        """One mediapipe call per window (each is suppressed alone by mediapipe)."""
+        return [f for fs in self.detect_each(pyr, windows, min_score=min_score) for f in fs]
 
     def detect(self, rgb: np.ndarray, *, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
         pyr = _Pyramid(as_rgb_uint8(rgb))
@@ -1050,6 +1088,7 @@ class FaceDetector:
         verify_zoom: float = 3.0,
         max_verify: int = 6,
         merge_iou: float = 0.3,
+        parallel: bool = True,
     ):
         if backend not in ("auto", "mediapipe", "opencv"):
             raise ValueError(f"unknown backend {backend!r}")
@@ -1072,6 +1111,11 @@ class FaceDetector:
         else:
             self.short = OpenCVBlazeFaceBackend(SHORT_RANGE, model_dir)
         self.backend = "mediapipe" if use_mp else "opencv"
+        # one worker thread runs the close-up pass while this thread runs the full pass
+        # (both native calls release the GIL); parallel=False runs everything inline
+        self._pool = (
+            concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces-short") if parallel else None
+        )
         self._closed = False
 
     # -- public API --------------------------------------------------------------------
@@ -1104,28 +1148,41 @@ class FaceDetector:
         passes = tuple(passes)
         out: list[Candidate] = []
         to_verify: list[Face] = []
-        if "full" in passes:
-            full = self.full.detect_windows(pyr, plan.full_windows, min_score=self.candidate_score)
-            full = [f for f in full if f.size >= min_size_px]
-            weak = sorted((f for f in full if f.score < self.accept_score), key=lambda f: -f.score)
-            out += [Candidate(f, "full", f.score) for f in full if f.score >= self.accept_score]
-            to_verify = weak[: self.max_verify] if "verify" in passes else []
-            out += [Candidate(f, "full", f.score) for f in weak[len(to_verify) :]]
-        # the short-range model runs the close-up pass and the verification windows in
-        # one batch (OpenCV) or one call per window (mediapipe)
-        short_wins = list(plan.short_windows) if "short" in passes else []
-        verify_wins = []
-        for f in to_verify:
-            cx, cy = f.center
-            side = self.verify_zoom * f.size
-            verify_wins.append(Window.square(cx - side / 2.0, cy - side / 2.0, side))
-        if short_wins or verify_wins:
-            per_win = self.short.detect_each(pyr, short_wins + verify_wins, min_score=min(short_floor, 0.05))
+        # tensors are rendered in a fixed order (full, short, verification) on this
+        # thread, so the resampling -- and therefore every score -- is deterministic
+        full_prep = self.full.prepare(pyr, plan.full_windows) if "full" in passes else None
+        short_prep = self.short.prepare(pyr, plan.short_windows) if "short" in passes else None
+        short_job = None
+        if short_prep is not None and self._pool is not None:
+            # the close-up pass only needs its own tensor: run it on the second core
+            short_job = self._pool.submit(self.short.run_each, short_prep, min_score=short_floor)
+        try:
+            if full_prep is not None:
+                full = self.full.run_merged(full_prep, min_score=self.candidate_score)
+                full = [f for f in full if f.size >= min_size_px]
+                weak = sorted((f for f in full if f.score < self.accept_score), key=lambda f: -f.score)
+                out += [Candidate(f, "full", f.score) for f in full if f.score >= self.accept_score]
+                to_verify = weak[: self.max_verify] if "verify" in passes else []
+                out += [Candidate(f, "full", f.score) for f in weak[len(to_verify) :]]
+            if to_verify:
+                wins = []
+                for f in to_verify:
+                    cx, cy = f.center
+                    side = self.verify_zoom * f.size
+                    wins.append(Window.square(cx - side / 2.0, cy - side / 2.0, side))
+                # floor 0.3 = mediapipe's min_detection_confidence here, so both paths agree
+                found = self.short.run_each(self.short.prepare(pyr, wins), min_score=0.3)
+                out += [self._verified(f, fs) for f, fs in zip(to_verify, found)]
+        finally:
+            short_res = None
+            if short_job is not None:
+                short_res = short_job.result()
+        if short_prep is not None:
+            if short_res is None:
+                short_res = self.short.run_each(short_prep, min_score=short_floor)
             min_px = max(min_size_px, self.short_min_frac * min(w, h))
-            for fs in per_win[: len(short_wins)]:
+            for fs in short_res:
                 out += [Candidate(f, "short", f.score) for f in fs if f.size >= min_px and f.score >= short_floor]
-            for f, fs in zip(to_verify, per_win[len(short_wins) :]):
-                out.append(self._verified(f, fs))
         return out
 
     @staticmethod
@@ -1164,6 +1221,8 @@ class FaceDetector:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             self.short.close()
             self.full.close()
 
