@@ -157,3 +157,16 @@ def test_demo_frames_the_scene_for_every_preset(tmp_path):
     sizes = sum(len(p.sizes) for p in presets().values())
     assert result.stdout.count("check ok") == sizes
     assert len(list((tmp_path / "demo").glob("*-*x*.*"))) == sizes
+
+
+def test_native_libraries_print_nothing_on_a_clean_run(tmp_path):
+    """mediapipe's native start-up logs must not reach the terminal (fd 2) on success."""
+    from smartframe.scenes import face_scene
+
+    source = tmp_path / "face.png"
+    Image.fromarray(face_scene(1600, 900, 1100, 450, 260)).save(source)
+    done = subprocess.run([sys.executable, "-m", "smartframe", "frame", str(source), "-s", "1280x720",
+                           "-o", str(tmp_path / "out.jpg"), "--faces", "flag"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [f"smartframe: warning: {source}: 1 identifiable face(s) in the output"]

@@ -36,9 +36,12 @@ import concurrent.futures
 import hashlib
 import logging
 import os
+import sys
+import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -780,6 +783,30 @@ def mediapipe_available() -> bool:
     return True
 
 
+@contextmanager
+def _native_stderr_to_log(what: str) -> Iterator[None]:
+    """Route what native code prints straight to file descriptor 2 during ``what`` into
+    ``logging`` (debug): mediapipe's graph creation prints TFLite and absl start-up lines
+    there, which would otherwise break the CLI's one-line messages."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a detached process): nothing to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    log.debug("%s: %s", what, line.strip())
+
+
 #: every live mediapipe backend; closed by an atexit hook (an unclosed mediapipe
 #: detector prints "TypeError: 'NoneType' object is not callable" at interpreter exit)
 _live_mediapipe: "weakref.WeakSet[MediaPipeShortBackend]" = weakref.WeakSet()
@@ -835,6 +862,10 @@ class MediaPipeShortBackend:
         _live_mediapipe.add(self)  # closed at exit even if the caller forgets
 
     def _create(self) -> None:
+        with _native_stderr_to_log("mediapipe graph creation"):
+            self._create_graph()
+
+    def _create_graph(self) -> None:
         opts = self._vision.FaceDetectorOptions(
             base_options=self._BaseOptions(model_asset_path=str(self.path)),
             running_mode=self._vision.RunningMode.IMAGE,
