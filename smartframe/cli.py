@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
@@ -21,7 +20,16 @@ from .batch import frame_many
 from .check import check as run_check
 from .encode import format_from_path, normalise_format, write_atomic
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
-from .options import AlphaPolicy, FacePolicy, Fit, FrameOptions, Limits, PadPosition, Strategy
+from .native import captured_stderr
+from .options import (
+    AlphaPolicy,
+    FacePolicy,
+    Fit,
+    FrameOptions,
+    Limits,
+    PadPosition,
+    Strategy,
+)
 from .pipeline import FrameResult, frame_sizes
 from .targets import presets
 
@@ -65,28 +73,16 @@ def _library_stderr(input: Path):
     so that every message of the CLI stays one line. On success each line is repeated as
     a warning naming the input; on failure they are added to the one error line."""
     ctx = click.get_current_context()
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no file descriptor 2 to redirect
-        yield
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        failed = True
+    failed = True
+    with captured_stderr() as said:
         try:
             yield
             failed = False
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            said = [line.strip() for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip()]
             if failed:
                 ctx.meta[_LIBRARY_SAID] = said
-            else:
-                for line in dict.fromkeys(said):
-                    click.echo(f"smartframe: warning: {_one_line(f'{input}: decoder: {line}')}", err=True)
+    for line in dict.fromkeys(said):
+        click.echo(f"smartframe: warning: {_one_line(f'{input}: decoder: {line}')}", err=True)
 
 
 def _one_line(text: str) -> str:

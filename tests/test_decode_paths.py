@@ -1,8 +1,9 @@
 """Decoding stays upright and exact on every path.
 
-Plain RGB images leave Pillow in one copy, other modes band by band; a reduced JPEG decode,
-every EXIF orientation and every render path (INTER_AREA shrink after a reduced decode,
-Lanczos enlargement, pad) must agree with Pillow's own upright image.
+Baseline RGB/grey JPEGs are decoded by OpenCV, other inputs by Pillow (plain RGB in one
+copy, other modes band by band); at every DCT reduction and EXIF orientation, and through
+every render path (INTER_AREA shrink after a reduced decode, Lanczos enlargement, pad),
+the pixels must agree with Pillow's own upright image.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def test_decoded_pixels_equal_pillows_upright_image_bit_for_bit(orientation, max
     assert np.array_equal(loaded.pixels, expected)
     assert loaded.pixels.flags.c_contiguous and not loaded.pixels.flags.writeable
     assert loaded.size == (960, 640)
+
+
+def test_progressive_and_baseline_jpegs_decode_alike():
+    image = upright_marker()
+    baseline = load(encode_image(image, "JPEG", quality=90), max_reduction=2.5).pixels
+    progressive = load(encode_image(image, "JPEG", quality=90, progressive=True), max_reduction=2.5).pixels
+    assert np.array_equal(baseline, progressive)  # OpenCV and Pillow: the same libjpeg output
 
 
 def test_other_modes_agree_with_the_plain_rgb_path():

@@ -36,12 +36,9 @@ import concurrent.futures
 import hashlib
 import logging
 import os
-import sys
-import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,6 +49,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..geometry import Box
+from ..native import captured_stderr
 
 log = logging.getLogger(__name__)
 
@@ -783,30 +781,6 @@ def mediapipe_available() -> bool:
     return True
 
 
-@contextmanager
-def _native_stderr_to_log(what: str) -> Iterator[None]:
-    """Route what native code prints straight to file descriptor 2 during ``what`` into
-    ``logging`` (debug): mediapipe's graph creation prints TFLite and absl start-up lines
-    there, which would otherwise break the CLI's one-line messages."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 (a detached process): nothing to redirect
-        yield
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            for line in sink.read().decode("utf-8", "replace").splitlines():
-                if line.strip():
-                    log.debug("%s: %s", what, line.strip())
-
-
 #: every live mediapipe backend; closed by an atexit hook (an unclosed mediapipe
 #: detector prints "TypeError: 'NoneType' object is not callable" at interpreter exit)
 _live_mediapipe: "weakref.WeakSet[MediaPipeShortBackend]" = weakref.WeakSet()
@@ -862,8 +836,11 @@ class MediaPipeShortBackend:
         _live_mediapipe.add(self)  # closed at exit even if the caller forgets
 
     def _create(self) -> None:
-        with _native_stderr_to_log("mediapipe graph creation"):
+        # Graph creation prints TFLite and absl start-up lines straight to fd 2: log them.
+        with captured_stderr() as said:
             self._create_graph()
+        for line in said:
+            log.debug("mediapipe graph creation: %s", line)
 
     def _create_graph(self) -> None:
         opts = self._vision.FaceDetectorOptions(

@@ -1,0 +1,42 @@
+"""What native libraries print straight to the process's stderr, captured.
+
+libjpeg (inside OpenCV) prints "Corrupt JPEG data: ..." warnings, libtiff its errors, and
+mediapipe its start-up lines, all to file descriptor 2, past Python's ``sys.stderr``. The
+library turns them into notes or log records and the CLI into its one-line messages, so
+nothing reaches the terminal unannounced.
+
+The redirection is process-wide (file descriptors are): while a capture is open, other
+threads' direct writes to fd 2 land in it too. smartframe's parallel paths use processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["captured_stderr"]
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Capture fd 2 for the block; the yielded list holds the non-empty lines afterwards."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a detached process): nothing to capture
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
