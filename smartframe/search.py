@@ -51,6 +51,9 @@ class SearchParams:
     shift_penalty: float = 0.15  # mass share a shift by one whole side must win
     cut_penalty: float = 0.02  # cost of a window edge on the densest line of the map
     confidence_scale: float = 0.25  # mass-share advantage that means confidence 1
+    # With faces that cannot all fit: True keeps the set with the most face weight whole;
+    # False allows every position that cuts no face and lets the importance decide.
+    keep_most_faces: bool = True
 
 
 DEFAULT_SEARCH = SearchParams()
@@ -160,7 +163,8 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
     confidence = float(np.clip((mass.max() - mass[anchor_index]) / params.confidence_scale, 0.0, 1.0))
     reason = None
     if len(faces):
-        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index)
+        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index,
+                                     params.keep_most_faces)
         score = np.where(allowed, score, -np.inf)
         if reason is not None:
             confidence = 1.0  # the faces, not the importance evidence, decided
@@ -182,8 +186,8 @@ def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowCho
     return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason)
 
 
-def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray,
-               weight: np.ndarray, avoid: bool, anchor_index: int) -> tuple[np.ndarray, str | None]:
+def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
+               avoid: bool, anchor_index: int, keep_most: bool = True) -> tuple[np.ndarray, str | None]:
     """Which starts the faces allow, and a reason when that moved the window off the anchor.
 
     Keep mode: exclude starts that cut a face that fits; among the rest keep those holding
@@ -203,13 +207,14 @@ def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray
         if not allowed.any():  # faces too dense to avoid cutting: cut the least
             allowed = cut <= cut.min() + _EPS
         held = inside @ weight
-        allowed &= held >= held[allowed].max() - _EPS
+        if keep_most:
+            allowed &= held >= held[allowed].max() - _EPS
         kept = inside
     if allowed[anchor_index]:
         return allowed, None
     if avoid:
         return allowed, "faces kept out of the window"
-    best_kept = int(kept[np.flatnonzero(allowed)[0]].sum())
+    best_kept = int(kept[np.flatnonzero(allowed)].sum(axis=1).max())
     fitting = int(((hi - lo) <= length + 1e-6).sum())
     return allowed, f"faces: kept {best_kept} of {len(lo)}" + ("" if best_kept == fitting else " (not all fit)")
 

@@ -11,9 +11,11 @@ the ground-truth sets; see ``benchmarks/README.md``):
 * **spectral residual** (weight 1, Hou & Zhang 2007): what is unexpected in the image's
   log spectrum.
 
-Detected faces are added as uniform blocks, each carrying ``score`` times the map's mass.
-No positional prior is applied here: the search applies the centre (or focus) prior, so
-one map serves every target.
+Confidently detected faces (score >= 0.8) are added as uniform blocks whose density is
+half the map's peak times the score, so a face weighs with its area. (Every identifiable
+face, confident or not, binds the window through the search's never-cut rule.) No
+positional prior is applied here: the search applies the centre (or focus) prior, so one
+map serves every target.
 
 Arrays are indexed ``[row, col]``; boxes are ``(x0, y0, x1, y1)`` with x = column.
 """
@@ -46,7 +48,8 @@ class SaliencyParams:
     w_border_contrast: float = 1.0  # border-colour contrast
     w_spectral: float = 1.0  # spectral residual
     geodesic_noise: float = 0.5  # a Lab step below this is free (noise floor), Lab units
-    face_boost: float = 1.0  # each face adds boost x score x (map mass)
+    face_density: float = 0.5  # a face block's density: this x the map's peak x the face score
+    face_min_score: float = 0.8  # faces below this score add no mass (they still bind the window)
 
 
 DEFAULT_PARAMS = SaliencyParams()
@@ -181,8 +184,9 @@ def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = 
     """Where the content that matters is: float32 H x W, non-negative, on the small copy.
 
     ``small_rgb``: uint8 H x W x 3 RGB (or H x W grey). ``boxes``: weighted boxes
-    ``(x0, y0, x1, y1, weight)`` in small-image pixels (faces, weight = score); each adds a
-    uniform block whose mass is ``face_boost x weight x`` the mass of the cue map.
+    ``(x0, y0, x1, y1, weight)`` in small-image pixels (faces, weight = score); each with a
+    weight of at least ``face_min_score`` adds a uniform block of density
+    ``face_density x weight x`` the cue map's peak.
     """
     cues = cue_maps(small_rgb, params)
     height, width = small_rgb.shape[:2]
@@ -193,14 +197,11 @@ def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = 
         importance = np.ones((height, width), np.float32)
     else:
         importance = (sum(weights[name] * cue for name, cue in cues.items()) / total_weight).astype(np.float32)
-    if boxes and params.face_boost > 0:
-        base = float(importance.sum())
-        for box in boxes:
-            coverage = box_coverage(box, height, width)
-            area = float(coverage.sum())
-            if area > 0:
-                weight = float(box[4]) if len(box) > 4 else 1.0
-                importance += coverage * (params.face_boost * weight * base / area)
+    peak = float(importance.max())
+    for box in boxes:
+        weight = float(box[4]) if len(box) > 4 else 1.0
+        if weight >= params.face_min_score and params.face_density > 0:
+            importance += box_coverage(box, height, width) * (params.face_density * weight * peak)
     return importance
 
 
