@@ -14,6 +14,7 @@ sizes are ``(width, height)``.
 __version__ = "0.1.0"
 
 from .analysis import Analysis, Face
+from .batch import BatchReport, ItemRecord, frame_many
 from .check import CheckReport, Violation, check
 from .encode import Encoded, encode
 from .errors import (
@@ -46,10 +47,16 @@ from .options import (
     PadPosition,
     Strategy,
 )
-from .pipeline import FROM_TARGET, FrameResult, frame, frame_sizes, make_plan, make_plans
+from .pipeline import (
+    FROM_TARGET,
+    FrameResult,
+    frame,
+    frame_sizes,
+    make_plan,
+    make_plans,
+)
 from .plan import Plan
 from .targets import Preset, Target, get_preset, parse_target, presets
-from .batch import BatchReport, ItemRecord, frame_many
 
 __all__ = [
     "__version__",

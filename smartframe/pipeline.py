@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image

@@ -8,11 +8,18 @@ overlay all read the same plan.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .analysis import Analysis, Face
-from .geometry import Box, Size, contain_size, cover_window_size, place_window, snap_to_grid
+from .geometry import (
+    Box,
+    Size,
+    contain_size,
+    cover_window_size,
+    place_window,
+    snap_to_grid,
+)
 from .options import Colour, FacePolicy, Fit, FrameOptions, Strategy
 from .search import Placement, place_smart
 from .targets import Target

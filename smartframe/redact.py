@@ -142,7 +142,9 @@ def visible_faces(plan: Plan, faces: Sequence[Face], *, min_face_px: float,
 
 
 def _shared_detector(rgb: np.ndarray, min_size_px: float, min_score: float) -> Sequence[Face]:
-    from .analysis.faces import detect_faces  # the detector loads its models on first use
+    from .analysis.faces import (
+        detect_faces,  # the detector loads its models on first use
+    )
 
     return detect_faces(rgb, min_size_px=min_size_px, min_score=min_score)
 

@@ -38,11 +38,12 @@ import logging
 import os
 import threading
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -552,31 +553,50 @@ def prepare_windows(pyr: _Pyramid, windows: Sequence[Window], size: int) -> Prep
     return Prepared(np.stack(tiles), np.asarray(maps, dtype=np.float64))
 
 
-class Backend(Protocol):
-    """The interface both backends implement.
+class Backend(ABC):
+    """What both backends share.
 
     ``prepare`` renders square model tensors for windows of one image (cut from a
-    per-call ``_Pyramid``); ``run_each`` runs the model on them and returns each
-    window's faces in input pixels (it touches no shared image state, so it may run on
-    another thread).  ``detect_each`` / ``detect_windows`` combine both; ``detect`` is
-    the one-shot convenience for a whole, letterboxed image.
+    per-call ``_Pyramid``); ``run_each`` runs the model on them and returns each window's
+    faces in input pixels (it touches no shared image state, so it may run on another
+    thread). ``detect_each`` / ``detect_windows`` combine both; ``detect`` is the one-shot
+    convenience for a whole, letterboxed image.
     """
 
     name: str
+    #: True when the backend can merge detections across windows (one NMS over all of them).
+    merges_windows = False
 
+    @abstractmethod
     def prepare(self, pyr: _Pyramid, windows: Sequence[Window]) -> Prepared: ...
 
+    @abstractmethod
     def run_each(self, prep: Prepared, *, min_score: float) -> list[list[Face]]: ...
 
-    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]: ...
+    def run_merged(self, prep: Prepared, *, min_score: float) -> list[Face]:
+        """All windows' faces; backends that cannot merge return them window by window."""
+        return [f for fs in self.run_each(prep, min_score=min_score) for f in fs]
 
-    def detect_windows(
-        self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float, per_window: bool = ...
-    ) -> list[Face]: ...
-
-    def detect(self, rgb: np.ndarray, *, min_score: float = ...) -> list[Face]: ...
-
+    @abstractmethod
     def close(self) -> None: ...
+
+    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
+        """Faces per window (each window suppressed alone)."""
+        return self.run_each(self.prepare(pyr, windows), min_score=min_score)
+
+    def detect_windows(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float,
+                       per_window: bool = False) -> list[Face]:
+        """Faces of all windows in input pixels, merged across windows where the backend
+        can (overlapping tiles see a face twice) unless ``per_window``."""
+        prep = self.prepare(pyr, windows)
+        if per_window:
+            return [f for fs in self.run_each(prep, min_score=min_score) for f in fs]
+        return self.run_merged(prep, min_score=min_score)
+
+    def detect(self, rgb: np.ndarray, *, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
+        """Faces in a whole image, letterboxed into one model input."""
+        pyr = _Pyramid(as_rgb_uint8(rgb))
+        return self.detect_windows(pyr, [letterbox_window(pyr.w, pyr.h)], min_score=min_score)
 
 
 def _faces_from_arrays(
@@ -593,12 +613,14 @@ def _faces_from_arrays(
     return out
 
 
-class OpenCVBlazeFaceBackend:
+class OpenCVBlazeFaceBackend(Backend):
     """BlazeFace through ``cv2.dnn.readNetFromTFLite`` (classic engine).
 
     The classic engine is required on OpenCV 5: the new engine drops the classifier
     output of these models.  One ``cv2.dnn.Net`` per backend, calls serialised by a lock.
     """
+
+    merges_windows = True
 
     def __init__(
         self,
@@ -715,24 +737,6 @@ class OpenCVBlazeFaceBackend:
         """Faces of all windows merged by weighted NMS (overlapping tiles see a face twice)."""
         return self._run(prep, min_score, merge=True)[0]
 
-    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
-        return self.run_each(self.prepare(pyr, windows), min_score=min_score)
-
-    def detect_windows(
-        self,
-        pyr: _Pyramid,
-        windows: Sequence[Window],
-        *,
-        min_score: float,
-        per_window: bool = False,
-    ) -> list[Face]:
-        """Run the model on all windows (one batch) and return faces in input pixels,
-        merged across windows unless ``per_window``."""
-        prep = self.prepare(pyr, windows)
-        if per_window:
-            return [f for fs in self.run_each(prep, min_score=min_score) for f in fs]
-        return self.run_merged(prep, min_score=min_score)
-
     def _run(self, prep: Prepared, min_score: float, merge: bool) -> list[list[Face]]:
         size = self.spec.input_size
         n_win = len(prep.tiles)
@@ -761,11 +765,6 @@ class OpenCVBlazeFaceBackend:
             out.append(_faces_from_arrays(b[keep], k[keep], s[keep], self.name))
         return out
 
-    def detect(self, rgb: np.ndarray, *, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
-        rgb = as_rgb_uint8(rgb)
-        pyr = _Pyramid(rgb)
-        return self.detect_windows(pyr, [letterbox_window(pyr.w, pyr.h)], min_score=min_score)
-
     def close(self) -> None:
         with self._lock:
             self._net = None
@@ -792,7 +791,7 @@ def _close_live_mediapipe() -> None:
         backend.close()  # _close_native logs, and survives, a graph that fails to close
 
 
-class MediaPipeShortBackend:
+class MediaPipeShortBackend(Backend):
     """mediapipe Tasks ``FaceDetector`` (IMAGE mode) with the short-range model.
 
     Each window is rendered (antialiased, black padding) into a ``canvas`` x ``canvas``
@@ -919,24 +918,6 @@ class MediaPipeShortBackend:
                     )
                 )
         return out
-
-    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
-        return self.run_each(self.prepare(pyr, windows), min_score=min_score)
-
-    def detect_windows(
-        self,
-        pyr: _Pyramid,
-        windows: Sequence[Window],
-        *,
-        min_score: float,
-        per_window: bool = True,
-    ) -> list[Face]:
-        """One mediapipe call per window (each is suppressed alone by mediapipe)."""
-        return [f for fs in self.detect_each(pyr, windows, min_score=min_score) for f in fs]
-
-    def detect(self, rgb: np.ndarray, *, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
-        pyr = _Pyramid(as_rgb_uint8(rgb))
-        return self.detect_windows(pyr, [letterbox_window(pyr.w, pyr.h)], min_score=min_score)
 
     def close(self) -> None:
         with self._lock:
