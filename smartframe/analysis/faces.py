@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import hashlib
+import importlib.util
 import logging
 import os
 import threading
@@ -201,9 +202,18 @@ FULL_RANGE = ModelSpec(
 
 def model_directory() -> Path:
     """Where the bundled models are: ``$SMARTFRAME_MODEL_DIR`` when set, else the installed
-    ``smartframe.models`` package."""
+    ``smartframe.models`` package, else the ``models/`` folder of a source checkout.
+
+    The last case matters because ``python -m pytest`` run from the checkout imports the
+    ``smartframe/`` source folder ahead of the installed copy, and the models are installed
+    from the top-level ``models/`` folder (see ``package-dir`` in pyproject.toml).
+    """
     override = os.environ.get("SMARTFRAME_MODEL_DIR")
-    return Path(override) if override else Path(str(resources.files("smartframe.models")))
+    if override:
+        return Path(override)
+    if importlib.util.find_spec("smartframe.models") is not None:
+        return Path(str(resources.files("smartframe.models")))
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 _verified: dict[tuple[str, int, int], str] = {}
