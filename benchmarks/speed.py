@@ -1,12 +1,14 @@
 """Speed and memory of framing one JPEG to 1280x720 JPEG bytes: smartframe against its peers.
 
-    python benchmarks/speed.py [--data ../shared/data] [--repeat 9] [--megapixels 1,12,50]
+    python benchmarks/speed.py [--data ../shared/data] [--rounds 3] [--repeat 5] [--megapixels 1,12,50]
 
-Every case runs in a fresh subprocess, on the same files, in one run: one untimed call
-(imports, lazy model loading), then ``--repeat`` timed calls whose median is reported, then
-the process's peak resident memory (``VmHWM`` from /proc, in MB of 10^6 bytes). Every output of every
-call is decoded and must be exactly 1280x720, or the benchmark stops with WRONG OUTPUT: a fast
-wrong answer cannot pass. A final case frames a 100 MP JPEG once per process, for memory.
+Every case runs in fresh subprocesses, on the same files, in one run: one untimed call
+(imports, lazy model loading), then ``--repeat`` timed calls, then the process's peak resident
+memory (``VmHWM`` from /proc, in MB of 10^6 bytes). The cases take turns: ``--rounds`` rounds,
+each running every case once, so that a change in the machine's speed during the run (it is
+shared) falls on all cases alike rather than on whichever ran last; the median over all rounds'
+calls and the highest peak memory are reported. Every output of every call is decoded and must
+be exactly 1280x720, or the benchmark stops with WRONG OUTPUT: a fast wrong answer cannot pass. A final case frames a 100 MP JPEG once per process, for memory.
 
 Cases (all end with JPEG bytes at quality 90):
   smartframe smart+faces  smartframe.frame(path, size, faces="flag")  (the default strategy)
@@ -164,12 +166,25 @@ def measure(case: str, path: Path, repeat: int) -> dict:
         return {"error": f"the case crashed (exit {process.returncode}): {process.stderr.strip()[-300:]}"}
 
 
+def merge_rounds(earlier: dict | None, latest: dict) -> dict:
+    """One case's results over rounds: all timed calls pooled, the highest peak memory."""
+    if earlier is None or "error" in earlier:
+        return latest
+    if "error" in latest:
+        return latest
+    times = earlier["times_ms"] + latest["times_ms"]
+    return {"times_ms": times, "median_ms": statistics.median(times),
+            "baseline_rss_mb": max(earlier["baseline_rss_mb"], latest["baseline_rss_mb"]),
+            "peak_rss_mb": max(earlier["peak_rss_mb"], latest["peak_rss_mb"])}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="evaluation photos (default ../shared/data)")
     parser.add_argument("--cache", type=Path, default=None, help="where the test JPEGs are written")
     parser.add_argument("--megapixels", default="1,12,50", help="sizes of the timed test JPEGs")
-    parser.add_argument("--repeat", type=int, default=9, help="timed calls per case (50 MP: a third)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per case and round (50 MP: a third)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each runs every case once")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
     parser.add_argument("--no-memory", action="store_true", help="skip the 100 MP memory case")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -193,12 +208,14 @@ def main(argv=None) -> int:
     files = {m: _images.make_jpeg(source, label, m, cache) for m in megapixels}
     print(f"source: {label} ({source.shape[1]}x{source.shape[0]}); cache: {cache}")
     print(f"cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.2f}; "
-          f"repeat: {args.repeat} (50 MP and up: {max(1, args.repeat // 3)})")
+          f"{args.rounds} rounds x {args.repeat} timed calls (50 MP and up: "
+          f"{max(1, args.repeat // 3)})")
     results: dict = {}
     for mp, path in files.items():
         repeat = args.repeat if mp < 50 else max(1, args.repeat // 3)
-        for case in cases:
-            results[(case, mp)] = measure(case, path, repeat)
+        for _ in range(args.rounds):
+            for case in cases:
+                results[(case, mp)] = merge_rounds(results.get((case, mp)), measure(case, path, repeat))
     memory: dict = {}
     if not args.no_memory:
         big = _images.make_jpeg(source, label, 100, cache)

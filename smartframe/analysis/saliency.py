@@ -179,14 +179,11 @@ def box_coverage(box: Sequence[float], height: int, width: int) -> np.ndarray:
     return np.outer(cover_y, cover_x).astype(np.float32)
 
 
-def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = (),
-                   params: SaliencyParams = DEFAULT_PARAMS) -> np.ndarray:
-    """Where the content that matters is: float32 H x W, non-negative, on the small copy.
+def content_map(small_rgb: np.ndarray, params: SaliencyParams = DEFAULT_PARAMS) -> np.ndarray:
+    """The weighted sum of the cue maps: float32 H x W, non-negative, on the small copy.
 
-    ``small_rgb``: uint8 H x W x 3 RGB (or H x W grey). ``boxes``: weighted boxes
-    ``(x0, y0, x1, y1, weight)`` in small-image pixels (faces, weight = score); each with a
-    weight of at least ``face_min_score`` adds a uniform block of density
-    ``face_density x weight x`` the cue map's peak.
+    Faces are not in it; :func:`add_face_blocks` adds them, so the two can run at the same
+    time as face detection.
     """
     cues = cue_maps(small_rgb, params)
     height, width = small_rgb.shape[:2]
@@ -194,10 +191,21 @@ def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = 
                "spectral": params.w_spectral}
     total_weight = sum(weights[name] for name in cues)
     if total_weight <= 0:
-        importance = np.ones((height, width), np.float32)
-    else:
-        importance = (sum(weights[name] * cue for name, cue in cues.items()) / total_weight).astype(np.float32)
-    peak = float(importance.max())
+        return np.ones((height, width), np.float32)
+    return (sum(weights[name] * cue for name, cue in cues.items()) / total_weight).astype(np.float32)
+
+
+def add_face_blocks(content: np.ndarray, boxes: Sequence[Sequence[float]],
+                    params: SaliencyParams = DEFAULT_PARAMS) -> np.ndarray:
+    """``content`` plus a uniform block per face box; a new array.
+
+    ``boxes``: ``(x0, y0, x1, y1, weight)`` in pixels of the map (faces, weight = score); each
+    with a weight of at least ``face_min_score`` adds density ``face_density x weight x``
+    the content map's peak.
+    """
+    importance = content.copy()
+    height, width = importance.shape
+    peak = float(content.max())
     for box in boxes:
         weight = float(box[4]) if len(box) > 4 else 1.0
         if weight >= params.face_min_score and params.face_density > 0:
@@ -205,13 +213,47 @@ def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = 
     return importance
 
 
-def importance_analysis(working: np.ndarray, working_scale: tuple[float, float], region: Box,
-                        faces: Sequence[Face] = ()) -> Analysis:
-    """The analysis of the framing ``region`` (source pixels) of the working image.
+def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = (),
+                   params: SaliencyParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Where the content that matters is: float32 H x W, non-negative, on the small copy.
+
+    ``small_rgb``: uint8 H x W x 3 RGB (or H x W grey). ``boxes``: weighted face boxes in
+    small-image pixels, as :func:`add_face_blocks` takes them.
+    """
+    return add_face_blocks(content_map(small_rgb, params), boxes, params)
+
+
+@dataclass(frozen=True)
+class ContentAnalysis:
+    """The face-free part of the analysis of a framing region: the content map on its grid.
+
+    The grid maps to source pixels by ``col = (x - origin[0]) * grid_scale[0]`` (rows alike).
+    """
+
+    content: np.ndarray
+    grid_scale: tuple[float, float]
+    origin: tuple[float, float]
+
+    def with_faces(self, faces: Sequence[Face] = (), params: SaliencyParams = DEFAULT_PARAMS) -> Analysis:
+        """The full analysis: the content map plus a block for each face (source pixels)."""
+        height, width = self.content.shape
+        (sx, sy), (ox, oy) = self.grid_scale, self.origin
+        boxes = []
+        for face in faces:
+            box = Box((face.x0 - ox) * sx, (face.y0 - oy) * sy, (face.x1 - ox) * sx, (face.y1 - oy) * sy)
+            clipped = box.intersection(Box(0, 0, width, height))
+            if clipped.area > 0:
+                boxes.append((*clipped, face.score))
+        return Analysis(importance=add_face_blocks(self.content, boxes, params), grid_scale=self.grid_scale,
+                        grid_origin=self.origin, faces=tuple(faces))
+
+
+def content_analysis(working: np.ndarray, working_scale: tuple[float, float], region: Box,
+                     params: SaliencyParams = DEFAULT_PARAMS) -> ContentAnalysis:
+    """The content map of the framing ``region`` (source pixels) of the working image.
 
     ``working`` is the decoded image (RGB, working pixels = source x ``working_scale``).
-    The importance map covers exactly ``region``; its grid maps to source pixels by
-    ``col = (x - region.x0) * grid_scale[0]``.
+    The map covers exactly ``region``.
     """
     sx, sy = working_scale
     x0, y0 = int(np.floor(region.x0 * sx)), int(np.floor(region.y0 * sy))
@@ -219,14 +261,12 @@ def importance_analysis(working: np.ndarray, working_scale: tuple[float, float],
     y1 = max(y0 + 1, int(np.ceil(region.y1 * sy)))
     small = small_copy(working[y0:y1, x0:x1, :3])
     height, width = small.shape[:2]
-    grid_scale = (width / region.width, height / region.height)
-    boxes = []
-    for face in faces:
-        box = Box((face.x0 - region.x0) * grid_scale[0], (face.y0 - region.y0) * grid_scale[1],
-                  (face.x1 - region.x0) * grid_scale[0], (face.y1 - region.y0) * grid_scale[1])
-        clipped = box.intersection(Box(0, 0, width, height))
-        if clipped.area > 0:
-            boxes.append((*clipped, face.score))
-    importance = importance_map(small, boxes=boxes)
-    return Analysis(importance=importance, grid_scale=grid_scale, grid_origin=(region.x0, region.y0),
-                    faces=tuple(faces))
+    return ContentAnalysis(content_map(small, params), (width / region.width, height / region.height),
+                           (region.x0, region.y0))
+
+
+def importance_analysis(working: np.ndarray, working_scale: tuple[float, float], region: Box,
+                        faces: Sequence[Face] = ()) -> Analysis:
+    """The analysis of the framing ``region`` (source pixels) of the working image, with the
+    given faces (source pixels after EXIF orientation)."""
+    return content_analysis(working, working_scale, region).with_faces(faces)

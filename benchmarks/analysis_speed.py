@@ -1,0 +1,147 @@
+"""Time of the content-aware analysis alone: importance map + window search, faces excluded.
+
+    python benchmarks/analysis_speed.py [--data ../shared/data] [--megapixels 1,12,50,100] [--repeat 31]
+
+The issue's bar is under 15 ms per image at any input size, because the analysis runs on a
+small copy. For each test JPEG (made from a real photo, as in speed.py) the file is opened and
+decoded exactly as ``smartframe.frame(path, "1280x720")`` would (so a 50 MP JPEG arrives
+reduced in the DCT domain); then, timed, the importance map is built from that working image
+and the cover windows for 1280x720, 720x1280 and 1080x1080 are searched, the multi-target
+case. A PNG of the 12 MP photo is timed too: PNG has no DCT-domain reduction (the loader
+box-reduces it while converting instead). Face detection is not part of this time (it is timed in faces.py).
+
+Every run is checked: the map must be finite and non-negative with a longest side of at most
+96 cells, and every window must have the target's aspect ratio and lie inside the photo.
+Exit code 0 when every median is under the bar, 1 when one is not, 2 on a wrong result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+BAR_MS = 15.0
+TARGETS = ["1280x720", "720x1280", "1080x1080"]
+
+
+class WrongResult(AssertionError):
+    pass
+
+
+def load_like_frame(path: Path, options):
+    """Open and decode ``path`` as frame() does for TARGETS; returns (loaded, region, targets)."""
+    from smartframe.load import open_source
+    from smartframe.plan import framing_region, max_reduction_for
+    from smartframe.targets import parse_target, resolve_target
+
+    with open_source(path, limits=options.limits) as opened:
+        region = framing_region(opened.info.size, options)
+        targets = [resolve_target(parse_target(t), (region.width, region.height)) for t in TARGETS]
+        reduction = min(max_reduction_for(region, t.size, options.fit) for t in targets)
+        loaded = opened.decode(max_reduction=reduction)
+    return loaded, region, targets
+
+
+def analyse_and_search(loaded, region, targets, options):
+    """The timed part: importance map on the small copy, then one window search per target."""
+    from smartframe.analysis import analyse
+    from smartframe.plan import plan_frame
+
+    analysis = analyse(loaded, region, importance=True, faces=False)
+    plans = [plan_frame(t, loaded.size, options, analysis, working_scale=loaded.working_scale)
+             for t in targets]
+    return analysis, plans
+
+
+def check(analysis, plans, loaded, label: str) -> None:
+    import numpy as np
+
+    importance = analysis.importance
+    if importance is None or not np.isfinite(importance).all() or (importance < 0).any():
+        raise WrongResult(f"{label}: importance map missing, non-finite or negative")
+    if max(importance.shape) > 96:
+        raise WrongResult(f"{label}: importance map {importance.shape} is not a small copy")
+    width, height = loaded.size
+    for plan in plans:
+        box = plan.crop_box
+        tw, th = plan.target.size
+        if not (0 <= box.x0 < box.x1 <= width + 1e-6 and 0 <= box.y0 < box.y1 <= height + 1e-6):
+            raise WrongResult(f"{label}: window {tuple(box)} outside the {width}x{height} photo")
+        if abs(box.width / box.height - tw / th) > 0.01 * tw / th:
+            raise WrongResult(f"{label}: window {tuple(box)} is not {tw}:{th}")
+
+
+def measure(path: Path, label: str, repeat: int) -> dict:
+    import smartframe
+
+    options = smartframe.FrameOptions()
+    loaded, region, targets = load_like_frame(path, options)
+    check(*analyse_and_search(loaded, region, targets, options), loaded, label)  # untimed warm-up
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        analysis, plans = analyse_and_search(loaded, region, targets, options)
+        times.append((time.perf_counter() - started) * 1000.0)
+        check(analysis, plans, loaded, label)
+    ordered = sorted(times)
+    return {"source": f"{loaded.size[0]}x{loaded.size[1]}",
+            "working": f"{loaded.pixels.shape[1]}x{loaded.pixels.shape[0]}",
+            "median_ms": statistics.median(times), "p95_ms": ordered[int(0.95 * (len(ordered) - 1))],
+            "max_ms": ordered[-1]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="evaluation photos (default ../shared/data)")
+    parser.add_argument("--cache", type=Path, default=None, help="where the test images are written")
+    parser.add_argument("--megapixels", default="1,12,50,100", help="sizes of the test JPEGs")
+    parser.add_argument("--repeat", type=int, default=31, help="timed runs per file")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    import _images
+    from PIL import Image
+
+    data = args.data if args.data is not None else _images.default_data()
+    cache = args.cache or _images.DEFAULT_CACHE
+    source, label = _images.pick_source(data)
+    files = {f"{float(m):g} MP JPEG": _images.make_jpeg(source, label, float(m), cache)
+             for m in args.megapixels.split(",")}
+    jpeg12 = _images.make_jpeg(source, label, 12.0, cache)
+    png12 = jpeg12.with_suffix(".png")
+    if not png12.exists():
+        with Image.open(jpeg12) as image:
+            image.save(png12.with_suffix(".tmp.png"), "PNG", compress_level=1)
+        os.replace(png12.with_suffix(".tmp.png"), png12)
+    files["12 MP PNG"] = png12
+    print(f"source: {label}; targets: {', '.join(TARGETS)} (one analysis, three searches)")
+    print(f"cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.2f}; repeat: {args.repeat}\n")
+    results = []
+    try:
+        for name, path in files.items():
+            results.append({"case": name, **measure(path, name, args.repeat)})
+    except WrongResult as error:
+        print(f"WRONG RESULT: {error}")
+        return 2
+    print(f"{'input':14s}{'pixels':>12s}{'decoded as':>12s}{'median ms':>11s}{'p95 ms':>9s}{'max ms':>9s}")
+    for r in results:
+        print(f"{r['case']:14s}{r['source']:>12s}{r['working']:>12s}{r['median_ms']:11.2f}{r['p95_ms']:9.2f}{r['max_ms']:9.2f}")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+    worst = max(results, key=lambda r: r["median_ms"])
+    ok = worst["median_ms"] < BAR_MS
+    print(f"{'PASS' if ok else 'FAIL'} analysis (map + 3 searches, no faces) < {BAR_MS:g} ms at every size: "
+          f"slowest median {worst['median_ms']:.2f} ms ({worst['case']})")
+    if args.json:
+        args.json.write_text(json.dumps({"source": label, "bar_ms": BAR_MS, "results": results}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
