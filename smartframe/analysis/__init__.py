@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .faces import Face
@@ -39,7 +40,8 @@ def analyse(loaded, region, *, importance: bool, faces: bool,
     Faces are detected on the whole working image (source pixels out); the importance map,
     when asked for, covers the region. When both are wanted, the face-free content map is
     computed on a second thread while the faces are detected (OpenCV and NumPy release the
-    GIL), and the face blocks are added once both are done.
+    GIL), and the face blocks are added once both are done -- unless OpenCV is limited to one
+    thread (``cv2.setNumThreads(1)``), which batch workers do when there is one per core.
     """
     from .faces import detect_source_faces
 
@@ -50,6 +52,11 @@ def analyse(loaded, region, *, importance: bool, faces: bool,
 
     if not faces:
         return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(())
+    if cv2.getNumThreads() <= 1:
+        # One thread allowed (a batch worker per core sets this): a second thread would only
+        # compete with the other workers for the cores.
+        found = detect_source_faces(loaded, min_score=min_face_score)
+        return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(found)
     # A fresh one-thread pool per call: starting a thread costs ~0.1 ms, and unlike a
     # long-lived pool it cannot be left without its thread in a forked batch worker.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartframe-content") as pool:
