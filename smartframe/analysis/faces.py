@@ -1152,8 +1152,9 @@ class FaceDetector:
         full_prep = self.full.prepare(pyr, plan.full_windows) if "full" in passes else None
         short_prep = self.short.prepare(pyr, plan.short_windows) if "short" in passes else None
         short_job = None
-        if short_prep is not None and self._pool is not None:
-            # the close-up pass only needs its own tensor: run it on the second core
+        if short_prep is not None and self._pool is not None and cv2.getNumThreads() > 1:
+            # the close-up pass only needs its own tensor: run it on the second core (not
+            # when OpenCV is held to one thread, as batch workers with one core each are)
             short_job = self._pool.submit(self.short.run_each, short_prep, min_score=short_floor)
         try:
             if full_prep is not None:
