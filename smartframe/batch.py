@@ -65,7 +65,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .analysis import Face
-from .encode import normalise_format, write_atomic
+from .encode import check_encode_settings, normalise_format, write_atomic
 from .errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -281,6 +281,13 @@ class Task:
                                 worker=worker or _worker_name())
                      for size in self.sizes)
 
+    def timed_out(self, timeout: float, aftermath: str, *, worker: str | None = None) -> tuple[ItemRecord, ...]:
+        """The records of a task that ran past ``timeout`` seconds; ``aftermath`` says what
+        was done about its worker. The same for the local and the Dask engine."""
+        error = ProcessingTimeout(f"took longer than the time limit of {timeout:g} s; {aftermath}")
+        return self.failed(ErrorInfo.from_exception(error), timings=Timings(total=timeout * 1000.0),
+                           worker=worker)
+
 
 @dataclass(frozen=True)
 class BatchReport:
@@ -439,11 +446,10 @@ def frame_item(task: Task) -> tuple[ItemRecord, ...]:
         # One size's constraint (faces refused at that size, say) must not fail the others.
         return tuple(record for size in task.sizes
                      for record in frame_item(replace(task, sizes=(size,))))
-    except SmartframeError as error:
-        return task.failed(ErrorInfo.from_exception(error), timings=Timings(total=_ms_since(started)))
     except Exception as error:  # noqa: BLE001
-        # The one deliberate broad catch: a bug met on one image must not stop the batch. The
-        # error is recorded with kind "internal" and its traceback, and the run goes on.
+        # The one deliberate broad catch: a bad input (a SmartframeError) or a bug met on one
+        # image must not stop the batch. A bug is recorded with kind "internal" and its
+        # traceback (ErrorInfo.from_exception), and the run goes on.
         return task.failed(ErrorInfo.from_exception(error), timings=Timings(total=_ms_since(started)))
     frame_ms = _ms_since(started)
     return tuple(_write_output(task, size, result, frame_ms)
@@ -462,14 +468,10 @@ def _write_output(task: Task, size: str, result, frame_ms: float) -> ItemRecord:
         written = time.perf_counter()
         try:
             write_atomic(path, encoded.data)
-        except OSError as error:
-            raise OutputError(f"cannot write {path} ({error.strerror or error})",
-                              source=task.input) from error
+        except OutputError as error:  # it names the output; the record also names the input
+            raise OutputError(str(error), source=task.input) from error
         write_ms = _ms_since(written)
-    except SmartframeError as error:
-        timings = Timings(frame=frame_ms, encode=encode_ms, total=frame_ms + _ms_since(started))
-        return replace(task, sizes=(size,)).failed(ErrorInfo.from_exception(error), timings=timings)[0]
-    except Exception as error:  # noqa: BLE001 -- as in frame_item: recorded as "internal"
+    except Exception as error:  # noqa: BLE001 -- as in frame_item: a bug is recorded as "internal"
         timings = Timings(frame=frame_ms, encode=encode_ms, total=frame_ms + _ms_since(started))
         return replace(task, sizes=(size,)).failed(ErrorInfo.from_exception(error), timings=timings)[0]
     return ItemRecord(
@@ -756,10 +758,8 @@ def _run_locally(tasks: list[Task], deliver: Callable[[tuple[ItemRecord, ...]], 
                             worker=worker.name))
                     replace_worker(worker)
                 elif worker.task is not None and now >= worker.deadline:
-                    error = ProcessingTimeout(f"took longer than the time limit of {timeout:g} s; "
-                                              "its worker process was stopped and replaced")
-                    deliver(worker.task.failed(ErrorInfo.from_exception(error),
-                                               timings=Timings(total=timeout * 1000.0), worker=worker.name))
+                    deliver(worker.task.timed_out(timeout, "its worker process was stopped and replaced",
+                                                  worker=worker.name))
                     replace_worker(worker)
                 elif not worker.ready and now >= worker.started + start_limit:
                     raise _start_error(ErrorInfo("internal", "WorkerStartTimeout", EXIT_INTERNAL,
@@ -912,14 +912,8 @@ def _validate(sizes, out, options, option_values, workers, scheduler, timeout, f
         raise OptionError("timeout", timeout, "a number of seconds > 0")
     if format is not None:
         format = normalise_format(format)
-    if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
-                                or not 1 <= quality <= 100):
-        raise OptionError("quality", quality, "a whole number 1..100")
-    if max_bytes is not FROM_TARGET and max_bytes is not None and (
-            not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1):
-        raise OptionError("max_bytes", max_bytes, "a positive whole number of bytes")
-    if metadata not in ("strip", "keep"):
-        raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
+    check_encode_settings(quality=quality, max_bytes=None if max_bytes is FROM_TARGET else max_bytes,
+                          metadata=metadata)
     if scheduler is not None:
         _dask_engine()  # a missing extra is a usage error, found before any work
     job = Job(out_dir=os.path.abspath(os.fspath(out)), options=opts, format=format, quality=quality,

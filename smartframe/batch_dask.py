@@ -22,8 +22,8 @@ from typing import Callable
 
 import distributed
 
-from .batch import ErrorInfo, Job, Task, Timings, initialise_worker
-from .errors import EXIT_INTERNAL, OptionError, ProcessingTimeout
+from .batch import ErrorInfo, Job, Task, initialise_worker
+from .errors import EXIT_INTERNAL, OptionError
 
 __all__ = ["run_on_dask"]
 
@@ -83,10 +83,7 @@ def run_on_dask(scheduler, tasks: list[Task], deliver: Callable, *, timeout: flo
                 if now >= deadline and not stuck.done():
                     running.pop(stuck)
                     _stop(client, stuck)
-                    error = ProcessingTimeout(f"took longer than the time limit of {timeout:g} s; "
-                                              "its Dask worker was restarted")
-                    deliver(task.failed(ErrorInfo.from_exception(error),
-                                        timings=Timings(total=timeout * 1000.0)))
+                    deliver(task.timed_out(timeout, "its Dask worker was restarted"))
                     # The restart took time in which the other tasks could not finish: their
                     # clocks start again.
                     restarted = time.monotonic()

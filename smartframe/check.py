@@ -16,7 +16,7 @@ from .geometry import Box
 from .load import Source, SourceInfo, open_source
 from .options import Fit, Limits
 from .plan import max_reduction_for
-from .targets import Preset, Target, choose_preset_size, parse_target
+from .targets import Preset, Target, parse_target, resolve_target
 
 __all__ = ["Violation", "CheckReport", "check", "RULES"]
 
@@ -127,11 +127,9 @@ def check(
 def _resolve(spec: Target | Preset, info: SourceInfo) -> Target:
     """The target to check against; for a preset with several sizes, the one the image has
     (or, when it has none of them, the one it would be framed to)."""
-    if isinstance(spec, Target):
-        return spec
-    if info.stored_size in spec.sizes:
+    if isinstance(spec, Preset) and info.stored_size in spec.sizes:
         return spec.target(info.stored_size)
-    return spec.target(choose_preset_size(spec, info.size))
+    return resolve_target(spec, info.size)
 
 
 def _header_rules(info: SourceInfo, target: Target) -> list[Violation]:

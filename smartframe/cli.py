@@ -160,6 +160,32 @@ def _limit_options(function):
     return function
 
 
+def _encode_options(format_help: str):
+    """The output options shared by ``frame`` and ``batch``; :func:`_encode_settings` turns
+    their values into the library's keyword arguments."""
+    def decorate(function):
+        decorators = [
+            click.option("--format", "out_format", default=None, help=format_help),
+            click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality."),
+            click.option("--max-bytes", type=int, default=None, help="Byte limit [default: the target's]."),
+            click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default)."),
+        ]
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+def _encode_settings(quality: int | None, max_bytes: int | None, keep_metadata: bool) -> dict:
+    """Keyword arguments for ``FrameResult.save`` / ``frame_many``: no ``max_bytes`` unless
+    given, so the target's limit applies."""
+    settings = {"quality": quality, "metadata": "keep" if keep_metadata else "strip"}
+    if max_bytes is not None:
+        settings["max_bytes"] = max_bytes
+    return settings
+
+
 def _build_limits(values: dict) -> Limits:
     return Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"],
                   max_decode_bytes=values["max_decode_bytes"])
@@ -189,11 +215,7 @@ def _sizes(text: str) -> list[str]:
               help="Output file (.jpg/.png/.webp). With several sizes use {size} in the name, "
                    "or give a folder.")
 @_frame_options
-@click.option("--format", "out_format", default=None,
-              help="Output format when --out is a folder [default: the target's first format].")
-@click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
-@click.option("--max-bytes", type=int, default=None, help="Byte limit [default: the target's].")
-@click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default).")
+@_encode_options("Output format when --out is a folder [default: the target's first format].")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the plan(s) as JSON.")
 @_debug_option
@@ -208,10 +230,7 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
     reports = []
     for result in results:
         path = _output_path(output, input, result, out_format)
-        encode_options = {"quality": quality, "metadata": "keep" if keep_metadata else "strip"}
-        if max_bytes is not None:
-            encode_options["max_bytes"] = max_bytes
-        encoded = result.save(path, **encode_options)
+        encoded = result.save(path, **_encode_settings(quality, max_bytes, keep_metadata))
         for warning in result.warnings:
             click.echo(f"smartframe: warning: {_one_line(f'{input}: {warning}')}", err=True)
         entry = result.report()
@@ -274,11 +293,7 @@ def _output_path(output: str, input: Path, result: FrameResult, out_format: str 
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds one input may take; then it is recorded as a timeout (exit code 6).")
 @_frame_options
-@click.option("--format", "out_format", default=None,
-              help="Output format [default: the target's first accepted format].")
-@click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality.")
-@click.option("--max-bytes", type=int, default=None, help="Byte limit [default: the target's].")
-@click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default).")
+@_encode_options("Output format [default: the target's first accepted format].")
 @_debug_option
 def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int | None,
                   manifest: str | None, scheduler: str | None, timeout: float, out_format: str | None,
@@ -288,12 +303,10 @@ def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int 
     One manifest line per (input, size). Running the same command again resumes: only what
     is missing is done. Exit code 0 when every item is done, 1 when any failed.
     """
-    encode_options = {"max_bytes": max_bytes} if max_bytes is not None else {}
     report = frame_many(list(inputs), _sizes(size), output, options=_build_options(values),
                         workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
-                        format=out_format, quality=quality,
-                        metadata="keep" if keep_metadata else "strip",
-                        progress=_progress_bar() if sys.stderr.isatty() else None, **encode_options)
+                        format=out_format, progress=_progress_bar() if sys.stderr.isatty() else None,
+                        **_encode_settings(quality, max_bytes, keep_metadata))
     for record in report.failures[:10]:
         click.echo(f"smartframe: failed: {record.input} [{record.size}]: {record.error.kind} error: "
                    f"{record.error.message}", err=True)
@@ -392,8 +405,7 @@ def presets_command(as_json: bool) -> None:
 @_debug_option
 def explain_command(input: Path, size: str, output: Path, max_side: int, **values) -> None:
     """Draw why INPUT is framed as it is: importance map, chosen and centre windows, faces."""
-
-    from .encode import encode, write_atomic
+    from .encode import encode
     from .explain import explain
 
     fmt = format_from_path(output)  # a clear error before any work

@@ -64,6 +64,20 @@ def format_from_path(path: str | os.PathLike) -> str:
         raise OptionError("output", os.fspath(path), "a file name ending in .jpg, .jpeg, .png or .webp") from None
 
 
+def check_encode_settings(*, quality: int | None = None, max_bytes: int | None = None,
+                          metadata: str = "strip") -> None:
+    """Raise :class:`OptionError` for a bad ``quality`` (1..100), ``max_bytes`` (a positive
+    whole number) or ``metadata`` ("strip" or "keep"); None means the default."""
+    if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
+                                or not 1 <= quality <= 100):
+        raise OptionError("quality", quality, "a whole number 1..100")
+    if max_bytes is not None and (not isinstance(max_bytes, int) or isinstance(max_bytes, bool)
+                                  or max_bytes < 1):
+        raise OptionError("max_bytes", max_bytes, "a positive whole number of bytes")
+    if metadata not in ("strip", "keep"):
+        raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
+
+
 def encode(
     image: Image.Image,
     format: str,
@@ -80,12 +94,7 @@ def encode(
     ``exif`` (bytes) is written only when given: metadata is stripped by default.
     """
     fmt = normalise_format(format)
-    if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
-                                or not 1 <= quality <= 100):
-        raise OptionError("quality", quality, "a whole number 1..100")
-    if max_bytes is not None and (not isinstance(max_bytes, int) or isinstance(max_bytes, bool)
-                                  or max_bytes < 1):
-        raise OptionError("max_bytes", max_bytes, "a positive whole number of bytes")
+    check_encode_settings(quality=quality, max_bytes=max_bytes)
     if image.mode not in ("RGB", "RGBA"):
         raise OptionError("image", image.mode, "an RGB or RGBA image")
     if image.mode == "RGBA" and fmt == "jpeg":

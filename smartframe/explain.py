@@ -16,11 +16,10 @@ from PIL import Image
 
 from .analysis import Analysis
 from .geometry import Box, Size, cover_window_size, place_window
-from .load import Source, open_source
+from .load import Source
 from .options import FrameOptions
-from .pipeline import analyse_for, make_options
-from .plan import Plan, framing_region, max_reduction_for, plan_frame
-from .targets import parse_target, resolve_target
+from .pipeline import make_options, prepare
+from .plan import Plan
 
 __all__ = ["explain", "draw_overlay"]
 
@@ -34,22 +33,12 @@ def explain(source: Source, sizes: object, *, max_side: int = 1280,
             options: FrameOptions | None = None, **option_values) -> tuple[Image.Image, list[Plan]]:
     """Plan ``source`` for one size or a list of sizes and draw the overlay.
 
-    Returns the overlay (RGB, longer side at most ``max_side`` pixels) and the plans.
+    Returns the overlay (RGB, longer side ``max_side`` pixels) and the plans, which are the
+    ones :func:`~smartframe.frame` would render: same decode, same analysis.
     """
     opts = make_options(options, option_values)
     size_list = sizes if isinstance(sizes, (list, tuple)) and not _is_size_pair(sizes) else [sizes]
-    specs = [parse_target(s) for s in size_list]
-    with open_source(source, limits=opts.limits) as opened:
-        region = framing_region(opened.info.size, opts)
-        targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
-        # The overlay needs only a screen-sized picture: decode small.
-        reduction = max(1.0, max(opened.info.size) / max_side)
-        reduction = min([reduction] + [max_reduction_for(region, t.size, opts.fit) for t in targets])
-        loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
-                               alpha_background=opts.alpha_background)
-    analysis = analyse_for(loaded, region, opts)
-    plans = [plan_frame(t, loaded.size, opts, analysis, working_scale=loaded.working_scale)
-             for t in targets]
+    loaded, analysis, plans = prepare(source, size_list, opts)
     pixels = loaded.pixels[..., :3]
     overlay = draw_overlay(pixels, loaded.working_scale, analysis, plans, max_side=max_side)
     return overlay, plans
@@ -66,9 +55,10 @@ def draw_overlay(pixels: np.ndarray, working_scale: tuple[float, float], analysi
     Boxes in the plans are source pixels; ``working_scale`` maps them to ``pixels``.
     """
     height, width = pixels.shape[:2]
-    fit = min(1.0, max_side / max(width, height))
+    fit = max_side / max(width, height)  # the decode may be smaller than the overlay: enlarge
     canvas_size = Size(max(1, round(width * fit)), max(1, round(height * fit)))
-    canvas = cv2.resize(np.ascontiguousarray(pixels), tuple(canvas_size), interpolation=cv2.INTER_AREA)
+    canvas = cv2.resize(np.ascontiguousarray(pixels), tuple(canvas_size),
+                        interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR)
     sx, sy = working_scale[0] * canvas_size.width / width, working_scale[1] * canvas_size.height / height
     if analysis.importance is not None:
         canvas = _heat(canvas, analysis.importance)

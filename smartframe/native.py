@@ -6,7 +6,10 @@ library turns them into notes or log records and the CLI into its one-line messa
 nothing reaches the terminal unannounced.
 
 The redirection is process-wide (file descriptors are): while a capture is open, other
-threads' direct writes to fd 2 land in it too. smartframe's parallel paths use processes.
+threads' direct writes to fd 2 land in it too. smartframe's batch runs use processes; its
+in-image threads (the content map, the close-up face pass) call nothing that prints.
+
+Also here: :func:`second_thread_allowed`, the one rule for those in-image threads.
 """
 
 from __future__ import annotations
@@ -17,7 +20,18 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["captured_stderr"]
+import cv2
+
+__all__ = ["captured_stderr", "second_thread_allowed"]
+
+
+def second_thread_allowed() -> bool:
+    """Whether one image's work may use a second thread: OpenCV's thread limit is above one.
+
+    Batch workers set that limit to their share of the cores (``cv2.setNumThreads``), so with
+    one worker per core a second thread would only compete with the other workers.
+    """
+    return cv2.getNumThreads() > 1
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis, Face, analyse
-from .encode import Encoded, encode, format_from_path, normalise_format, write_atomic
+from .encode import Encoded, check_encode_settings, encode, format_from_path, normalise_format, write_atomic
 from .errors import OptionError
 from .geometry import Box, Size
 from .load import LoadedImage, Source, SourceInfo, open_source
@@ -103,8 +103,7 @@ class FrameResult:
         if isinstance(format, _FromTarget) and self.image.mode == "RGBA" and fmt == "jpeg":
             fmt = next((f for f in self.target.formats if f != "jpeg"), "png")
         limit = self.target.max_bytes if isinstance(max_bytes, _FromTarget) else max_bytes
-        if metadata not in ("strip", "keep"):
-            raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
+        check_encode_settings(metadata=metadata)
         exif = self.exif if metadata == "keep" else None
         return encode(self.image, fmt, quality=quality, max_bytes=limit, exif=exif)
 
@@ -172,7 +171,7 @@ def frame_sizes(source: Source, sizes: Sequence[object], *, options: FrameOption
     Returns one :class:`FrameResult` per size, in order. See :func:`frame` for the rest.
     """
     opts = make_options(options, option_values)
-    loaded, analysis, plans = _prepare(source, sizes, opts)
+    loaded, analysis, plans = prepare(source, sizes, opts)
     return [_render(loaded, plan, opts) for plan in plans]
 
 
@@ -189,12 +188,16 @@ def make_plan(source: Source, size: object, *, options: FrameOptions | None = No
 def make_plans(source: Source, sizes: Sequence[object], *, options: FrameOptions | None = None,
                **option_values) -> list[Plan]:
     """The plans for several sizes from one decode and one analysis (see :func:`make_plan`)."""
-    return _prepare(source, sizes, make_options(options, option_values))[2]
+    return prepare(source, sizes, make_options(options, option_values))[2]
 
 
-def _prepare(source: Source, sizes: Sequence[object],
+def prepare(source: Source, sizes: Sequence[object],
              opts: FrameOptions) -> tuple[LoadedImage, Analysis, list[Plan]]:
-    """Load (decoding no more than the largest output needs), analyse once, plan each size."""
+    """Load (decoding no more than the largest output needs), analyse once, plan each size.
+
+    The one path from a source to plans: frame, make_plans, explain and batch all use it, so
+    what they show is what was done. Not public API (``opts`` is already validated).
+    """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes; use frame() for one size")
     specs = [parse_target(s) for s in sizes]

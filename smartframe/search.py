@@ -51,9 +51,6 @@ class SearchParams:
     shift_penalty: float = 0.15  # mass share a shift by one whole side must win
     cut_penalty: float = 0.02  # cost of a window edge on the densest line of the map
     confidence_scale: float = 0.25  # mass-share advantage that means confidence 1
-    # With faces that cannot all fit: True keeps the set with the most face weight whole;
-    # False allows every position that cuts no face and lets the importance decide.
-    keep_most_faces: bool = True
 
 
 DEFAULT_SEARCH = SearchParams()
@@ -163,8 +160,7 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
     confidence = float(np.clip((mass.max() - mass[anchor_index]) / params.confidence_scale, 0.0, 1.0))
     reason = None
     if len(faces):
-        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index,
-                                     params.keep_most_faces)
+        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index)
         score = np.where(allowed, score, -np.inf)
         if reason is not None:
             confidence = 1.0  # the faces, not the importance evidence, decided
@@ -187,7 +183,7 @@ def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowCho
 
 
 def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
-               avoid: bool, anchor_index: int, keep_most: bool = True) -> tuple[np.ndarray, str | None]:
+               avoid: bool, anchor_index: int) -> tuple[np.ndarray, str | None]:
     """Which starts the faces allow, and a reason when that moved the window off the anchor.
 
     Keep mode: exclude starts that cut a face that fits; among the rest keep those holding
@@ -199,24 +195,18 @@ def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray
     if avoid:
         included = overlap @ weight
         allowed = included <= included.min() + _EPS
-        kept = None
-    else:
-        fits = (hi - lo) <= length + 1e-6
-        cut = ((overlap & ~inside) & fits[None, :]) @ weight
-        allowed = cut <= _EPS
-        if not allowed.any():  # faces too dense to avoid cutting: cut the least
-            allowed = cut <= cut.min() + _EPS
-        held = inside @ weight
-        if keep_most:
-            allowed &= held >= held[allowed].max() - _EPS
-        kept = inside
+        return allowed, None if allowed[anchor_index] else "faces kept out of the window"
+    fits = (hi - lo) <= length + 1e-6
+    cut = ((overlap & ~inside) & fits[None, :]) @ weight
+    allowed = cut <= _EPS
+    if not allowed.any():  # faces too dense to avoid cutting: cut the least
+        allowed = cut <= cut.min() + _EPS
+    held = inside @ weight
+    allowed &= held >= held[allowed].max() - _EPS
     if allowed[anchor_index]:
         return allowed, None
-    if avoid:
-        return allowed, "faces kept out of the window"
-    best_kept = int(kept[np.flatnonzero(allowed)].sum(axis=1).max())
-    fitting = int(((hi - lo) <= length + 1e-6).sum())
-    return allowed, f"faces: kept {best_kept} of {len(lo)}" + ("" if best_kept == fitting else " (not all fit)")
+    best_kept = int(inside[allowed].sum(axis=1).max())
+    return allowed, f"faces: kept {best_kept} of {len(lo)}" + ("" if best_kept == int(fits.sum()) else " (not all fit)")
 
 
 def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,

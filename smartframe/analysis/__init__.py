@@ -8,9 +8,9 @@ from __future__ import annotations
 import concurrent.futures
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from ..native import second_thread_allowed
 from .faces import Face
 
 __all__ = ["Analysis", "Face"]
@@ -40,8 +40,8 @@ def analyse(loaded, region, *, importance: bool, faces: bool,
     Faces are detected on the whole working image (source pixels out); the importance map,
     when asked for, covers the region. When both are wanted, the face-free content map is
     computed on a second thread while the faces are detected (OpenCV and NumPy release the
-    GIL), and the face blocks are added once both are done -- unless OpenCV is limited to one
-    thread (``cv2.setNumThreads(1)``), which batch workers do when there is one per core.
+    GIL), and the face blocks are added once both are done -- unless
+    :func:`~smartframe.native.second_thread_allowed` says no (a batch worker per core).
     """
     from .faces import detect_source_faces
 
@@ -52,9 +52,7 @@ def analyse(loaded, region, *, importance: bool, faces: bool,
 
     if not faces:
         return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(())
-    if cv2.getNumThreads() <= 1:
-        # One thread allowed (a batch worker per core sets this): a second thread would only
-        # compete with the other workers for the cores.
+    if not second_thread_allowed():
         found = detect_source_faces(loaded, min_score=min_face_score)
         return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(found)
     # A fresh one-thread pool per call: starting a thread costs ~0.1 ms, and unlike a

@@ -51,7 +51,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..geometry import Box
-from ..native import captured_stderr
+from ..native import captured_stderr, second_thread_allowed
 
 log = logging.getLogger(__name__)
 
@@ -1152,9 +1152,8 @@ class FaceDetector:
         full_prep = self.full.prepare(pyr, plan.full_windows) if "full" in passes else None
         short_prep = self.short.prepare(pyr, plan.short_windows) if "short" in passes else None
         short_job = None
-        if short_prep is not None and self._pool is not None and cv2.getNumThreads() > 1:
-            # the close-up pass only needs its own tensor: run it on the second core (not
-            # when OpenCV is held to one thread, as batch workers with one core each are)
+        if short_prep is not None and self._pool is not None and second_thread_allowed():
+            # the close-up pass only needs its own tensor: run it on the second core
             short_job = self._pool.submit(self.short.run_each, short_prep, min_score=short_floor)
         try:
             if full_prep is not None:

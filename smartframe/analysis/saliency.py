@@ -31,8 +31,8 @@ import numpy as np
 from ..geometry import Box
 from . import Analysis, Face
 
-__all__ = ["SaliencyParams", "SMALL_SIDE", "small_copy", "cue_maps", "importance_map",
-           "importance_analysis", "box_coverage"]
+__all__ = ["SaliencyParams", "SMALL_SIDE", "small_copy", "cue_maps", "content_map", "add_face_blocks",
+           "importance_map", "ContentAnalysis", "content_analysis", "box_coverage"]
 
 #: Longer side of the analysis copy, in pixels. Quality was flat from 64 to 160 px on the
 #: tune split; 96 costs about a third of 160.
@@ -263,10 +263,3 @@ def content_analysis(working: np.ndarray, working_scale: tuple[float, float], re
     height, width = small.shape[:2]
     return ContentAnalysis(content_map(small, params), (width / region.width, height / region.height),
                            (region.x0, region.y0))
-
-
-def importance_analysis(working: np.ndarray, working_scale: tuple[float, float], region: Box,
-                        faces: Sequence[Face] = ()) -> Analysis:
-    """The analysis of the framing ``region`` (source pixels) of the working image, with the
-    given faces (source pixels after EXIF orientation)."""
-    return content_analysis(working, working_scale, region).with_faces(faces)
