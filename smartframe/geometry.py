@@ -81,6 +81,14 @@ class Box(NamedTuple):
         """This box with x multiplied by ``sx`` and y by ``sy`` (a change of pixel grid)."""
         return Box(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
 
+    def clipped(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The whole pixels (x0, y0, x1, y1) covering this box, clipped to ``width x height``."""
+        def clamp(value: float, limit: int) -> float:
+            return min(max(value, 0.0), float(limit))  # before rounding, so inf clamps too
+
+        return (math.floor(clamp(self.x0, width)), math.floor(clamp(self.y0, height)),
+                math.ceil(clamp(self.x1, width)), math.ceil(clamp(self.y1, height)))
+
     def intersection(self, other: Box) -> Box:
         """The overlap of two boxes; its area is 0 when they do not overlap."""
         x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .analysis import Face
 from .errors import FacesFoundError, RedactionError
+from .geometry import Box
 from .options import FacePolicy, FrameOptions
 from .plan import Plan
 
@@ -64,8 +65,8 @@ def redaction_box(face: Face, width: int, height: int,
                   params: RedactionParams = RedactionParams()) -> tuple[int, int, int, int]:
     """The whole-pixel region (x0, y0, x1, y1) to cover for ``face``, clipped to the image."""
     size = face.size
-    padded = Face(face.x0 - params.pad_side * size, face.y0 - params.pad_top * size,
-                  face.x1 + params.pad_side * size, face.y1 + params.pad_bottom * size, face.score)
+    padded = Box(face.x0 - params.pad_side * size, face.y0 - params.pad_top * size,
+                 face.x1 + params.pad_side * size, face.y1 + params.pad_bottom * size)
     return padded.clipped(width, height)
 
 

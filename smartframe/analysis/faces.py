@@ -5,7 +5,7 @@ Models (Apache-2.0, bundled in ``smartframe.models`` with SHA-256 sums checked b
 finds close-ups) and ``full`` = face_detection_full_range.tflite (dense, 192x192 input,
 2304 anchors at stride 4; small and distant faces, far fewer false positives).
 
-Backends behind one small interface (``detect_each``):
+Backends behind one small interface (:class:`Backend`: ``prepare`` then ``run_each``):
 
 * :class:`MediaPipeShortBackend` -- mediapipe Tasks ``FaceDetector`` with the short model;
 * :class:`OpenCVBlazeFaceBackend` -- ``cv2.dnn.readNetFromTFLite`` (classic engine) for
@@ -133,11 +133,7 @@ class Face:
 
     def clipped(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Integer box (x0, y0, x1, y1) covering the face, clipped to ``width x height``."""
-        x0 = int(np.clip(np.floor(self.x0), 0, width))
-        y0 = int(np.clip(np.floor(self.y0), 0, height))
-        x1 = int(np.clip(np.ceil(self.x1), 0, width))
-        y1 = int(np.clip(np.ceil(self.y1), 0, height))
-        return x0, y0, x1, y1
+        return self.box.clipped(width, height)
 
     def to_dict(self, ndigits: int = 1) -> dict:
         return {
@@ -169,12 +165,6 @@ class ModelSpec:
     input_size: int
     strides: tuple[int, ...]
     interpolated: bool
-    #: paths (relative to a model directory) that are searched for ``filename``
-    relpaths: tuple[str, ...]
-
-    @property
-    def num_anchors(self) -> int:
-        return len(ssd_anchors(self))
 
 
 SHORT_RANGE = ModelSpec(
@@ -185,7 +175,6 @@ SHORT_RANGE = ModelSpec(
     input_size=128,
     strides=(8, 16, 16, 16),
     interpolated=True,
-    relpaths=("face_detection_short_range.tflite",),
 )
 
 FULL_RANGE = ModelSpec(
@@ -197,7 +186,6 @@ FULL_RANGE = ModelSpec(
     input_size=192,
     strides=(4,),
     interpolated=False,
-    relpaths=("face_detection_full_range.tflite",),
 )
 
 def model_directory() -> Path:
@@ -231,7 +219,7 @@ def sha256_file(path: Path) -> str:
 def resolve_model(spec: ModelSpec, model_dir: str | os.PathLike | None = None) -> Path:
     """Return the path of ``spec``'s file after verifying its SHA-256.
 
-    ``model_dir`` may be a directory (searched with ``spec.relpaths``) or the model file
+    ``model_dir`` may be a directory (holding ``spec.filename``) or the model file
     itself. Raises :class:`~smartframe.errors.ModelError` when it is missing or its digest
     does not match (a corrupt file, or another model version).
     The digest of a verified (path, size, mtime) is cached for the process.
@@ -239,8 +227,7 @@ def resolve_model(spec: ModelSpec, model_dir: str | os.PathLike | None = None) -
     if model_dir is not None and Path(model_dir).is_file():
         candidates = [Path(model_dir)]
     else:
-        dirs = [Path(model_dir) if model_dir is not None else model_directory()]
-        candidates = [d / rel for d in dirs for rel in spec.relpaths]
+        candidates = [(Path(model_dir) if model_dir is not None else model_directory()) / spec.filename]
     for path in candidates:
         if not path.is_file():
             continue
@@ -371,13 +358,12 @@ def weighted_nms(
     scores: np.ndarray,
     keypoints: np.ndarray | None,
     iou_threshold: float,
-    weighted: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """mediapipe-style (weighted) non-maximum suppression.
 
     Greedy on descending score; every cluster (IoU > ``iou_threshold`` with the best
     remaining box) becomes one detection whose box/keypoints are the score-weighted mean
-    of the cluster (``weighted``) or the best box, and whose score is the best score.
+    of the cluster, and whose score is the best score.
     """
     if len(scores) == 0:
         return boxes[:0], scores[:0], None if keypoints is None else keypoints[:0]
@@ -392,10 +378,9 @@ def weighted_nms(
         idx = np.nonzero(alive)[0]
         iou = box_iou(boxes[i], boxes[idx])
         members = idx[iou > iou_threshold]
-        members = members if len(members) else np.array([i])
         alive[members] = False
         alive[i] = False
-        if weighted and len(members) > 1:
+        if len(members) > 1:
             w = scores[members][:, None]
             out_b.append((boxes[members] * w).sum(0) / w.sum())
             if kps is not None:
@@ -569,13 +554,11 @@ class Backend(ABC):
     ``prepare`` renders square model tensors for windows of one image (cut from a
     per-call ``_Pyramid``); ``run_each`` runs the model on them and returns each window's
     faces in input pixels (it touches no shared image state, so it may run on another
-    thread). ``detect_each`` / ``detect_windows`` combine both; ``detect`` is the one-shot
-    convenience for a whole, letterboxed image.
+    thread). ``detect_windows`` combines both; ``detect`` is the one-shot convenience for a
+    whole, letterboxed image.
     """
 
     name: str
-    #: True when the backend can merge detections across windows (one NMS over all of them).
-    merges_windows = False
 
     @abstractmethod
     def prepare(self, pyr: _Pyramid, windows: Sequence[Window]) -> Prepared: ...
@@ -590,18 +573,10 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def detect_each(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[list[Face]]:
-        """Faces per window (each window suppressed alone)."""
-        return self.run_each(self.prepare(pyr, windows), min_score=min_score)
-
-    def detect_windows(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float,
-                       per_window: bool = False) -> list[Face]:
+    def detect_windows(self, pyr: _Pyramid, windows: Sequence[Window], *, min_score: float) -> list[Face]:
         """Faces of all windows in input pixels, merged across windows where the backend
-        can (overlapping tiles see a face twice) unless ``per_window``."""
-        prep = self.prepare(pyr, windows)
-        if per_window:
-            return [f for fs in self.run_each(prep, min_score=min_score) for f in fs]
-        return self.run_merged(prep, min_score=min_score)
+        can (overlapping tiles see a face twice)."""
+        return self.run_merged(self.prepare(pyr, windows), min_score=min_score)
 
     def detect(self, rgb: np.ndarray, *, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
         """Faces in a whole image, letterboxed into one model input."""
@@ -629,8 +604,6 @@ class OpenCVBlazeFaceBackend(Backend):
     The classic engine is required on OpenCV 5: the new engine drops the classifier
     output of these models.  One ``cv2.dnn.Net`` per backend, calls serialised by a lock.
     """
-
-    merges_windows = True
 
     def __init__(
         self,
