@@ -4,7 +4,7 @@
 
 The issue's bar is under 15 ms per image at any input size, because the analysis runs on a
 small copy. For each test JPEG (made from a real photo, as in speed.py) the file is opened and
-decoded exactly as ``smartframe.frame(path, "1280x720")`` would (so a 50 MP JPEG arrives
+decoded exactly as ``smartframe.frame_sizes(path, TARGETS)`` would (so a 50 MP JPEG arrives
 reduced in the DCT domain); then, timed, the importance map is built from that working image
 and the cover windows for 1280x720, 720x1280 and 1080x1080 are searched, the multi-target
 case. A PNG of the 12 MP photo is timed too: PNG has no DCT-domain reduction (the loader
@@ -35,18 +35,14 @@ class WrongResult(AssertionError):
     pass
 
 
-def load_like_frame(path: Path, options):
-    """Open and decode ``path`` as frame() does for TARGETS; returns (loaded, region, targets)."""
-    from smartframe.load import open_source
-    from smartframe.plan import framing_region, max_reduction_for
-    from smartframe.targets import parse_target, resolve_target
+def load_like_frame(path: Path):
+    """Open and decode ``path`` as ``frame_sizes(path, TARGETS)`` does; returns
+    (loaded, region, targets). Planned with the centre strategy, so nothing is analysed."""
+    from smartframe import FrameOptions
+    from smartframe.pipeline import prepare
 
-    with open_source(path, limits=options.limits) as opened:
-        region = framing_region(opened.info.size, options)
-        targets = [resolve_target(parse_target(t), (region.width, region.height)) for t in TARGETS]
-        reduction = min(max_reduction_for(region, t.size, options.fit) for t in targets)
-        loaded = opened.decode(max_reduction=reduction)
-    return loaded, region, targets
+    loaded, _, plans = prepare(path, TARGETS, FrameOptions(strategy="centre"))
+    return loaded, plans[0].region, [plan.target for plan in plans]
 
 
 def analyse_and_search(loaded, region, targets, options):
@@ -62,27 +58,33 @@ def analyse_and_search(loaded, region, targets, options):
 
 def check(analysis, plans, loaded, label: str) -> None:
     import numpy as np
+    from smartframe.analysis.saliency import SMALL_SIDE
 
     importance = analysis.importance
     if importance is None or not np.isfinite(importance).all() or (importance < 0).any():
         raise WrongResult(f"{label}: importance map missing, non-finite or negative")
-    if max(importance.shape) > 96:
-        raise WrongResult(f"{label}: importance map {importance.shape} is not a small copy")
+    if max(importance.shape) != SMALL_SIDE:
+        raise WrongResult(f"{label}: importance map {importance.shape} is not the {SMALL_SIDE}-px small copy")
+    if np.ptp(importance) <= 0:
+        raise WrongResult(f"{label}: importance map is flat")
     width, height = loaded.size
     for plan in plans:
-        box = plan.crop_box
+        box, region = plan.crop_box, plan.region
         tw, th = plan.target.size
         if not (0 <= box.x0 < box.x1 <= width + 1e-6 and 0 <= box.y0 < box.y1 <= height + 1e-6):
             raise WrongResult(f"{label}: window {tuple(box)} outside the {width}x{height} photo")
         if abs(box.width / box.height - tw / th) > 0.01 * tw / th:
             raise WrongResult(f"{label}: window {tuple(box)} is not {tw}:{th}")
+        if not (abs(box.width - region.width) < 1 or abs(box.height - region.height) < 1):
+            raise WrongResult(f"{label}: window {tuple(box)} is not the largest {tw}:{th} window "
+                              f"of the region {tuple(region)}")
 
 
 def measure(path: Path, label: str, repeat: int) -> dict:
     import smartframe
 
     options = smartframe.FrameOptions()
-    loaded, region, targets = load_like_frame(path, options)
+    loaded, region, targets = load_like_frame(path)
     check(*analyse_and_search(loaded, region, targets, options), loaded, label)  # untimed warm-up
     times = []
     for _ in range(repeat):

@@ -25,7 +25,8 @@ else in the *holdout* half. smartframe's constants were measured on the tune hal
 The stem (not the path) is hashed because the same photo appears in several folders.
 
 Every returned window is checked (size within 1 px, inside the photo): a method that
-returns a wrong box fails the run instead of scoring.
+returns a wrong box fails the run instead of scoring. The issue's targets for smartframe
+print as PASS/FAIL; exit code 0 when all pass, 1 when one fails.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _images  # noqa: E402 -- the benchmarks' shared helpers, next to this file
 ASPECTS = (("16:9", 16, 9), ("9:16", 9, 16), ("1:1", 1, 1))
 MAX_COVER = 0.95
 WORSE = 0.05
@@ -298,7 +299,7 @@ def verdict(summary: dict, method: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
+    parser.add_argument("--data", type=Path, default=_images.default_data())
     parser.add_argument("--split", choices=["all", "tune", "holdout"], default="all")
     parser.add_argument("--both-splits", action="store_true", help="also print the tune and holdout tables")
     parser.add_argument("--methods", default="smartframe,vips_attention,vips_entropy,smartcrop_py")
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     views = [(f"split={args.split}", rows)]
     if args.both_splits and args.split == "all":
         views += [(f"split={s}", [r for r in rows if r["split"] == s]) for s in ("tune", "holdout")]
-    output, summaries = [], {}
+    output, summaries, failed = [], {}, False
     for title, subset in views:
         summary = summarise(subset, methods)
         summaries[title] = summary
@@ -330,14 +331,16 @@ def main(argv: list[str] | None = None) -> int:
                 part = [r for r in subset if r["aspect"] == aspect]
                 output.append(table(summarise(part, methods), methods, f"{title}, {aspect} only"))
         if "smartframe" in methods:
-            output.append("Targets for smartframe (" + title + "):\n" + "\n".join(verdict(summary, "smartframe")) + "\n")
+            verdicts = verdict(summary, "smartframe")
+            failed = failed or any(line.startswith("FAIL") for line in verdicts)
+            output.append("Targets for smartframe (" + title + "):\n" + "\n".join(verdicts) + "\n")
     text = "\n".join(output)
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "summaries": summaries}))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -205,6 +205,7 @@ def test_min_size_and_score_filters(detector):
 def test_threads_share_one_detector(detector):
     imgs = [face_scene(800, 600, 200 + 40 * i, 300, 160) for i in range(6)]
     expected = [detector.detect(im) for im in imgs]
+    assert all(len(faces) == 1 for faces in expected)
     results: dict[int, list] = {}
 
     def work(i):

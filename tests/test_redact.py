@@ -82,9 +82,12 @@ def test_flag_warns_and_reports_faces_in_source_pixels():
 
 
 def test_a_face_too_small_in_the_output_is_not_identifiable():
-    scene = one_face(4000, 2250, 2000, 1100, 90)  # 90 px in the source, ~7 px at 320x180
+    scene = one_face(4000, 2250, 2000, 1100, 150)  # 150 px in the source, ~12 px at 320x180
     small = smartframe.frame(scene, "320x180", faces="reject", strategy="centre")
     assert small.image.size == (320, 180)
+    assert len(small.faces) == 1  # detected, but under min_face_px (20) in the output
+    with pytest.raises(FacesFoundError):  # the same face at 1280x720 is ~48 px: identifiable
+        smartframe.frame(scene, "1280x720", faces="reject", strategy="centre")
 
 
 def test_smart_never_cuts_a_face_that_fits():
