@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .analysis import Analysis, Face
+from .errors import OptionError
 from .geometry import (
     Box,
     Size,
@@ -106,10 +107,21 @@ class Plan:
 
 
 def framing_region(source_size: Size, options: FrameOptions) -> Box:
-    """The part of the source that is framed: ``crop_bounds`` applied, in source pixels."""
+    """The part of the source that is framed: ``crop_bounds`` applied, in source pixels.
+
+    Raises OptionError naming ``crop_bounds`` when the region is less than one source pixel
+    wide or high: there is no picture to frame there, only an enlargement of a fraction of
+    a pixel (a floor on how much the bounds can enlarge, whatever the output size).
+    """
     if options.crop_bounds is None:
         return Box.from_size(source_size)
-    return options.crop_bounds.box(source_size)
+    region = options.crop_bounds.box(source_size)
+    if region.width < 1 or region.height < 1:
+        bounds = options.crop_bounds
+        raise OptionError("crop_bounds", (bounds.left, bounds.top, bounds.right, bounds.bottom),
+                          f"a region of at least 1x1 source pixel; on this {source_size} image it is "
+                          f"{region.width:.3g}x{region.height:.3g} px")
+    return region
 
 
 def max_reduction_for(region: Box, target: Size, fit: Fit) -> float:

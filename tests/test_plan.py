@@ -105,3 +105,22 @@ def test_max_reduction_for_each_fit():
 def test_target_object_is_accepted():
     p = plan_frame(Target(size=Size(10, 10), name="t"), SOURCE, FrameOptions(strategy="centre"), NO_ANALYSIS)
     assert p.output_size == Size(10, 10)
+
+
+@pytest.mark.parametrize("bounds, source, allowed", [
+    ((0.5, 0.5, 0.5000001, 0.5000001), Size(1000, 1000), False),  # 0.0001 px: 3 200 000x enlargement
+    ((0, 0, 0.0009, 1), Size(1000, 1000), False),
+    ((0, 0, 1, 0.0009), Size(1000, 1000), False),
+    ((0, 0, 0.001, 1), Size(1000, 1000), True),  # exactly one pixel wide
+    ((0, 0, 0.002, 1), Size(4000, 3000), True),
+    ((0.25, 0.25, 0.75, 0.75), Size(1, 1), False),  # half a pixel of a 1x1 image
+])
+def test_crop_bounds_below_one_source_pixel_are_refused(bounds, source, allowed):
+    from smartframe.errors import OptionError
+
+    if allowed:
+        assert plan("1280x720", source=source, strategy="centre", crop_bounds=bounds).output_size == Size(1280, 720)
+        return
+    with pytest.raises(OptionError) as error:
+        plan("1280x720", source=source, strategy="centre", crop_bounds=bounds)
+    assert error.value.field == "crop_bounds" and "at least 1x1 source pixel" in str(error.value)
