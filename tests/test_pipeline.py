@@ -9,6 +9,7 @@ from PIL import Image
 import smartframe
 from smartframe.errors import OptionError
 from smartframe.geometry import Size
+from smartframe.options import Strategy
 from smartframe.targets import presets
 
 from conftest import encode_image, marker_image, mean_abs_diff, stored_for_orientation, with_orientation
@@ -24,24 +25,84 @@ def flat(width, height, value=90):
     return image
 
 
-source_sides = st.one_of(st.integers(1, 64), st.integers(65, 2500), st.sampled_from([1, 2, 3, 4999, 5000]))
+#: Every strategy, read from the enum: a strategy added later is covered without editing this.
+STRATEGIES = list(Strategy)
+#: Thin strips and panoramas whose short side is below long/192: the analysis copy's
+#: pre-shrink once trimmed that side to nothing (cv2.error in resize).
+STRIPS = [(1, 5000), (5000, 1), (2, 3000), (1600, 7), (8000, 40), (20000, 100), (20000, 1), (1, 20000)]
+#: Thin framing regions on an ordinary photo, as fractions (left, top, right, bottom).
+THIN_BOUNDS = [(0, 0, 0.002, 1), (0, 0, 1, 0.002), (0.4, 0.1, 0.4005, 0.9), (0.998, 0, 1, 1)]
+
+
+@st.composite
+def source_sizes(draw):
+    """(width, height) from 1x1 to 20000x1: small, ordinary, long and thin (at most 2 MP)."""
+    long = draw(st.one_of(st.integers(1, 64), st.integers(65, 2500),
+                          st.sampled_from([1536, 1600, 4999, 5000, 8000, 20000])))
+    short_max = max(1, min(long, 2_000_000 // long))
+    short = draw(st.one_of(st.integers(1, min(8, short_max)), st.integers(1, short_max)))
+    return (long, short) if draw(st.booleans()) else (short, long)
+
+
+fractions = st.floats(0, 1)
+thin_or_any_bounds = st.one_of(
+    st.none(), st.sampled_from(THIN_BOUNDS),
+    st.tuples(fractions, fractions, fractions, fractions).filter(lambda b: b[0] < b[2] and b[1] < b[3]))
 target_sides = st.one_of(st.integers(1, 64), st.integers(65, 2000))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sw=source_sides, sh=source_sides, tw=target_sides, th=target_sides,
-       fit=st.sampled_from(FITS), strategy=st.sampled_from(["centre", "focus"]),
-       fx=st.floats(0, 1), fy=st.floats(0, 1), background=st.sampled_from(["black", "blur"]))
-def test_output_is_always_exactly_the_target_size(sw, sh, tw, th, fit, strategy, fx, fy, background):
-    focus = (fx, fy) if strategy == "focus" else None
-    result = smartframe.frame(flat(sw, sh), (tw, th), fit=fit, strategy=strategy, focus=focus,
-                              background=background)
+def check_exact_frame(image, target, fit, strategy, focus, crop_bounds=None, background="black"):
+    """Frame with faces on (``flag`` runs detection) and check the promises: exactly the
+    target size, RGB, a crop box inside the framing region, the target's aspect for cover.
+    A framing region smaller than one source pixel is refused, naming crop_bounds."""
+    height, width = image.shape[:2]
+    if strategy is Strategy.FOCUS and focus is None:
+        focus = (0.5, 0.5)  # the focus strategy needs a point
+    region = (0.0, 0.0, 1.0, 1.0) if crop_bounds is None else crop_bounds
+    region_px = (region[2] * width - region[0] * width, region[3] * height - region[1] * height)
+    kwargs = dict(fit=fit, strategy=strategy, focus=focus, crop_bounds=crop_bounds, faces="flag",
+                  background=background)
+    if min(region_px) < 1:
+        with pytest.raises(OptionError) as error:
+            smartframe.frame(image, target, **kwargs)
+        assert error.value.field == "crop_bounds"
+        return
+    result = smartframe.frame(image, target, **kwargs)
+    tw, th = target
     assert result.image.size == (tw, th)
     assert result.image.mode == "RGB"
     x0, y0, x1, y1 = result.crop_box
-    assert -1e-6 <= x0 < x1 <= sw + 1e-6 and -1e-6 <= y0 < y1 <= sh + 1e-6
+    rx0, ry0, rx1, ry1 = region[0] * width, region[1] * height, region[2] * width, region[3] * height
+    assert rx0 - 1 - 1e-6 <= x0 < x1 <= rx1 + 1 + 1e-6 and ry0 - 1 - 1e-6 <= y0 < y1 <= ry1 + 1 + 1e-6
     if fit == "cover":  # no distortion: the crop keeps the target's aspect ratio
         assert abs((x1 - x0) / (y1 - y0) - tw / th) <= (tw / th) * (1.0 / min(th, tw) + 1e-9)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=source_sizes(), tw=target_sides, th=target_sides, fit=st.sampled_from(FITS),
+       strategy=st.sampled_from(STRATEGIES), focus=st.one_of(st.none(), st.tuples(fractions, fractions)),
+       crop_bounds=thin_or_any_bounds, background=st.sampled_from(["black", "blur"]))
+def test_output_is_always_exactly_the_target_size(source, tw, th, fit, strategy, focus, crop_bounds,
+                                                  background):
+    check_exact_frame(flat(*source), (tw, th), fit, strategy, focus, crop_bounds, background)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=str)
+@pytest.mark.parametrize("source", STRIPS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_strips_and_panoramas_frame_exactly_with_every_strategy_and_fit(source, strategy):
+    image = flat(*source)
+    for fit in FITS:
+        for target in ((1280, 720), (720, 1280), (64, 64)):
+            check_exact_frame(image, target, fit, strategy, None)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=str)
+@pytest.mark.parametrize("bounds", THIN_BOUNDS, ids=str)
+def test_thin_crop_bounds_frame_exactly_with_every_strategy_and_fit(bounds, strategy):
+    image = flat(4000, 3000)
+    for fit in FITS:
+        for target in ((1280, 720), (720, 1280)):
+            check_exact_frame(image, target, fit, strategy, None, bounds)
 
 
 @pytest.mark.parametrize("source", ODD_SOURCES)

@@ -60,7 +60,9 @@ def small_copy(rgb: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
 
     For large inputs a first integer-factor area step is taken (on a view that drops at most
     k-1 edge pixels), because OpenCV's INTER_AREA is several times faster with integer
-    factors; the final size keeps the uncropped aspect ratio.
+    factors; the final size keeps the uncropped aspect ratio. Each axis has its own factor:
+    the short side of a thin strip (20000x100, 5000x1) is stepped by less, or not at all, so
+    the intermediate never has fewer pixels along an axis than the final copy.
     """
     height, width = rgb.shape[:2]
     longer = max(height, width)
@@ -70,10 +72,20 @@ def small_copy(rgb: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if longer >= 16 * side:
         k = longer // (2 * side)
-        cropped = rgb[: height - height % k, : width - width % k]
-        rgb = cv2.resize(cropped, (cropped.shape[1] // k, cropped.shape[0] // k),
+        kx, ky = _step_factor(width, size[0], k), _step_factor(height, size[1], k)
+        cropped = rgb[: height - height % ky, : width - width % kx]
+        rgb = cv2.resize(cropped, (cropped.shape[1] // kx, cropped.shape[0] // ky),
                          interpolation=cv2.INTER_AREA)
     return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
+
+
+def _step_factor(length: int, final: int, k: int) -> int:
+    """The integer pre-shrink factor along one axis of ``length`` pixels whose final copy has
+    ``final`` pixels: ``k`` when that leaves at least ``final`` pixels (every ordinary photo),
+    else the largest factor that leaves at least two per final pixel (1 for a 1-px strip)."""
+    if length // k >= final:
+        return k
+    return max(1, length // (2 * final))
 
 
 def _mean_one(values: np.ndarray) -> np.ndarray:
