@@ -13,6 +13,7 @@ Conventions used everywhere in smartframe:
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import NamedTuple
 
@@ -22,6 +23,9 @@ __all__ = [
     "Size",
     "Box",
     "parse_size",
+    "parse_ratio",
+    "whole_number",
+    "refuse_non_ascii_digits",
     "cover_window_size",
     "contain_size",
     "place_window",
@@ -115,18 +119,48 @@ class Box(NamedTuple):
         return [round(float(v), ndigits) for v in self]
 
 
-_SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX:×]\s*(\d+)\s*$")
+# ASCII digits only: Python's \d (and int()) would also read full-width and Arabic-Indic digits.
+_SIZE_PATTERN = re.compile(r"^\s*([0-9]+)\s*[xX\u00d7]\s*([0-9]+)\s*$")
+_RATIO_PATTERN = re.compile(r"^\s*([0-9]+)\s*:\s*([0-9]+)\s*$")
 
-# A sanity bound on requested output sizes, far above any provider's: 16384 px is the largest
-# side common encoders (WebP, many GPUs) accept, and it keeps a typo from allocating gigabytes.
+# A sanity bound on requested output sizes, far above any provider's: it keeps a typo from
+# allocating gigabytes. (WebP's own limit is one less, 16383 px: see encode.check_format_size.)
 MAX_OUTPUT_SIDE = 16384
 
 
+def whole_number(value: object) -> int | None:
+    """``value`` as a Python int when it is a whole number (int or a NumPy integer, not a
+    bool), else None."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def type_names(values) -> str:
+    """The type names of ``values``, for messages that say what was given."""
+    return ", ".join(type(v).__name__ for v in values)
+
+
+def refuse_non_ascii_digits(text: str, field: str) -> None:
+    """Raise OptionError when ``text`` has digits other than ASCII 0-9 (full-width, Arabic-Indic,
+    ...), which Python's int() and float() would otherwise read silently."""
+    if any(ch.isdigit() and not ch.isascii() for ch in text):
+        raise OptionError(field, text, "numbers written with the ASCII digits 0-9")
+
+
+def parse_ratio(value: str) -> tuple[int, int] | None:
+    """``(w, h)`` when ``value`` is written as an aspect ratio ``"W:H"`` (ASCII digits), else None."""
+    match = _RATIO_PATTERN.match(value)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def parse_size(value: object, *, field: str = "size") -> Size:
-    """Read an output size from ``"WxH"``, ``"W:H"``, ``(w, h)`` or a :class:`Size`.
+    """Read an output size in pixels from ``"WxH"``, ``(w, h)`` or a :class:`Size`.
 
     Raises :class:`OptionError` naming ``field`` when the value is not a size of positive
-    whole pixels no larger than 16384 on a side.
+    whole pixels no larger than 16384 on a side. ``"W:H"`` is an aspect ratio, not a size:
+    it is refused here (a preset can take one: ``"sora-2-pro:16:9"``). Whole numbers may be
+    NumPy integers; digits must be ASCII.
 
     >>> parse_size("1280x720")
     Size(width=1280, height=720)
@@ -135,13 +169,18 @@ def parse_size(value: object, *, field: str = "size") -> Size:
     """
     width = height = None
     if isinstance(value, str):
+        refuse_non_ascii_digits(value, field)
         match = _SIZE_PATTERN.match(value)
         if match:
             width, height = int(match.group(1)), int(match.group(2))
+        elif parse_ratio(value):
+            raise OptionError(field, value, '"W:H" is an aspect ratio, not pixels: give pixels as "WxH" '
+                              '("1280x720"), or a preset and a ratio ("sora-2-pro:16:9")')
     elif isinstance(value, (tuple, list)) and len(value) == 2:
-        w, h = value
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in (w, h)):
-            width, height = int(w), int(h)
+        w, h = (whole_number(v) for v in value)
+        if w is None or h is None:
+            raise OptionError(field, value, f"two whole numbers of pixels (width, height); got {type_names(value)}")
+        width, height = w, h
     if width is None or height is None:
         raise OptionError(field, value, 'a size like "1280x720" or (1280, 720), or a preset name')
     if not (1 <= width <= MAX_OUTPUT_SIDE and 1 <= height <= MAX_OUTPUT_SIDE):

@@ -8,13 +8,15 @@ enum member or its string value (``fit="pad"`` or ``fit=Fit.PAD``).
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from dataclasses import dataclass, fields
 from enum import Enum
 
 from PIL import ImageColor
 
 from .errors import OptionError
-from .geometry import Box
+from .geometry import Box, refuse_non_ascii_digits, type_names, whole_number
 
 __all__ = [
     "Fit",
@@ -110,45 +112,65 @@ class AlphaPolicy(_Choice):
 
 Colour = tuple[int, int, int]
 
+# A decimal number in ASCII: float() alone would also read "١.٥", "nan" and "1_000".
+_NUMBER = re.compile(r"^\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$")
+
+
+def real_number(value: object) -> float | None:
+    """``value`` as a Python float when it is a real number (int, float or a NumPy scalar;
+    not a bool), else None."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _numbers_from_text(text: str, field: str, allowed: str) -> tuple[float, ...]:
+    """Comma-separated ASCII decimal numbers, or OptionError(field, text, allowed)."""
+    refuse_non_ascii_digits(text, field)
+    parts = text.split(",")
+    if not all(_NUMBER.match(p) for p in parts):
+        raise OptionError(field, text, allowed)
+    return tuple(float(p) for p in parts)
+
 
 def parse_colour(value: object, *, field: str) -> Colour:
-    """An RGB colour from a name (``"white"``), ``"#rrggbb"``, ``"r,g,b"`` or a 3-tuple of 0..255."""
+    """An RGB colour from a name (``"white"``), ``"#rrggbb"``, ``"r,g,b"`` or a 3-tuple of 0..255
+    (ints or NumPy integers)."""
     if isinstance(value, str):
         text = value.strip()
+        refuse_non_ascii_digits(text, field)
         if "," in text:
             parts = text.split(",")
-            if len(parts) == 3 and all(p.strip().isdigit() for p in parts):
+            if len(parts) == 3 and all(re.fullmatch(r"\s*[0-9]+\s*", p) for p in parts):
                 value = tuple(int(p) for p in parts)
-        else:
+        elif text.isascii():
             try:
                 return tuple(ImageColor.getrgb(text)[:3])  # type: ignore[return-value]
             except ValueError:
                 raise OptionError(field, value, "a colour name, #rrggbb, or r,g,b") from None
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 3
-        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
-    ):
-        return tuple(value)  # type: ignore[return-value]
+        else:
+            raise OptionError(field, value, "a colour name, #rrggbb, or r,g,b (ASCII)")
+    if isinstance(value, (tuple, list)) and len(value) == 3:
+        channels = [whole_number(c) for c in value]
+        if all(c is not None and 0 <= c <= 255 for c in channels):
+            return tuple(channels)  # type: ignore[return-value]
+        raise OptionError(field, value, "three whole numbers 0..255 (r, g, b); got " + type_names(value))
     raise OptionError(field, value, "a colour name, #rrggbb, r,g,b, or an (r, g, b) tuple of 0..255")
 
 
 def parse_fraction_pair(value: object, *, field: str) -> tuple[float, float]:
-    """An ``(x, y)`` pair of fractions in 0..1, from a tuple or from ``"x,y"``."""
+    """An ``(x, y)`` pair of fractions in 0..1, from a tuple (floats, ints or NumPy scalars)
+    or from ``"x,y"``."""
+    allowed = "two fractions 0..1: (x, y) of the image, (0, 0) top-left"
     if isinstance(value, str):
-        parts = value.split(",")
-        try:
-            value = tuple(float(p) for p in parts)
-        except ValueError:
-            raise OptionError(field, value, 'two fractions 0..1 like "0.5,0.3"') from None
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        and all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in value)
-    ):
-        return (float(value[0]), float(value[1]))
-    raise OptionError(field, value, "two fractions 0..1: (x, y) of the image, (0, 0) top-left")
+        value = _numbers_from_text(value, field, 'two fractions 0..1 like "0.5,0.3"')
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = [real_number(v) for v in value]
+        if any(v is None for v in pair):
+            raise OptionError(field, value, f"{allowed}; got {type_names(value)}")
+        if all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in pair):
+            return (pair[0], pair[1])
+    raise OptionError(field, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -165,21 +187,24 @@ class CropBounds:
     bottom: float
 
     def __post_init__(self) -> None:
-        values = (self.left, self.top, self.right, self.bottom)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1 for v in values):
-            raise OptionError("crop_bounds", values, "four fractions 0..1: left, top, right, bottom")
+        given = (self.left, self.top, self.right, self.bottom)
+        values = [real_number(v) for v in given]
+        if any(v is None for v in values):
+            raise OptionError("crop_bounds", given, "four fractions 0..1: left, top, right, bottom; got "
+                              + type_names(given))
+        if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
+            raise OptionError("crop_bounds", given, "four fractions 0..1: left, top, right, bottom")
+        for name, number in zip(("left", "top", "right", "bottom"), values):
+            object.__setattr__(self, name, number)  # frozen: plain floats, once
         if not (self.left < self.right and self.top < self.bottom):
-            raise OptionError("crop_bounds", values, "left < right and top < bottom")
+            raise OptionError("crop_bounds", given, "left < right and top < bottom")
 
     @classmethod
     def coerce(cls, value: object) -> CropBounds:
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
-            try:
-                value = tuple(float(p) for p in value.split(","))
-            except ValueError:
-                raise OptionError("crop_bounds", value, 'four fractions like "0.1,0,0.9,1"') from None
+            value = _numbers_from_text(value, "crop_bounds", 'four fractions like "0.1,0,0.9,1"')
         if isinstance(value, (tuple, list)) and len(value) == 4:
             return cls(*value)
         raise OptionError("crop_bounds", value, "four fractions 0..1: left, top, right, bottom")
@@ -212,8 +237,11 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_pixels", "max_file_bytes", "max_decode_bytes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise OptionError(name, value, "a positive whole number")
+            number = whole_number(value)
+            if number is None or number < 1:
+                got = "" if number is not None else f" (got {type(value).__name__})"
+                raise OptionError(name, value, "a positive whole number" + got)
+            object.__setattr__(self, name, number)  # frozen: a plain int, once
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,11 +298,11 @@ class FrameOptions:
         if self.crop_bounds is not None:
             set_(self, "crop_bounds", CropBounds.coerce(self.crop_bounds))
         set_(self, "faces", FacePolicy.coerce(self.faces, "faces"))
-        _check_number("min_face_px", self.min_face_px, low=0.0)
-        _check_number("min_face_score", self.min_face_score, low=0.0, high=1.0)
+        set_(self, "min_face_px", _check_number("min_face_px", self.min_face_px, low=0.0))
+        set_(self, "min_face_score", _check_number("min_face_score", self.min_face_score, low=0.0, high=1.0))
         set_(self, "alpha", AlphaPolicy.coerce(self.alpha, "alpha"))
         set_(self, "alpha_background", parse_colour(self.alpha_background, field="alpha_background"))
-        _check_number("upscale_warning", self.upscale_warning, low=1.0)
+        set_(self, "upscale_warning", _check_number("upscale_warning", self.upscale_warning, low=1.0))
         if not isinstance(self.limits, Limits):
             raise OptionError("limits", self.limits, "a smartframe.Limits(...)")
 
@@ -292,8 +320,12 @@ class FrameOptions:
         return frozenset(f.name for f in fields(cls))
 
 
-def _check_number(field: str, value: object, *, low: float, high: float = math.inf) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (low <= value <= high):
-        bound = f"{low}..{high}" if math.isfinite(high) else f">= {low}"
+def _check_number(field: str, value: object, *, low: float, high: float = math.inf) -> float:
+    """``value`` as a float within ``low..high`` (ints, floats and NumPy scalars), or OptionError."""
+    number = real_number(value)
+    bound = f"{low}..{high}" if math.isfinite(high) else f">= {low}"
+    if number is None:
+        raise OptionError(field, value, f"a number {bound} (got {type(value).__name__})")
+    if not (math.isfinite(number) and low <= number <= high):
         raise OptionError(field, value, f"a number {bound}")
+    return number

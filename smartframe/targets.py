@@ -3,22 +3,24 @@
 Presets are data, in ``smartframe/data/presets.json``; this module only reads and
 validates them. A *target spec* is what a user types:
 
-* ``"1280x720"``, ``"1280:720"`` or ``(1280, 720)``: a plain size with no provider rules;
+* ``"1280x720"`` or ``(1280, 720)``: a plain size in pixels, with no provider rules;
 * ``"sora-2"``: a preset; when it has several sizes, the one that suits the source is
   chosen by :func:`choose_preset_size` (``auto`` resolution);
-* ``"sora-2:720x1280"``: one size of a preset, checked against the preset's list.
+* ``"sora-2:720x1280"``: one size of a preset, checked against the preset's list;
+* ``"sora-2-pro:16:9"``: the preset's sizes of that aspect ratio (auto resolution among them).
+  A ratio alone (``"16:9"``) is refused: it says nothing about the pixels.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
 from .errors import OptionError
-from .geometry import Size, parse_size
+from .geometry import Size, parse_ratio, parse_size, refuse_non_ascii_digits
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -68,6 +70,27 @@ class Preset:
     #: Fields whose value is our conservative choice where the provider documents nothing.
     defaults: tuple[str, ...] = field(default=())
     sources: tuple[str, ...] = field(default=())
+    #: ``"16:9"`` when the sizes were narrowed to one aspect ratio by a spec like ``sora-2-pro:16:9``.
+    ratio: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The spec that names this choice of sizes: ``sora-2-pro`` or ``sora-2-pro:16:9``."""
+        return self.name if self.ratio is None else f"{self.name}:{self.ratio}"
+
+    def with_ratio(self, ratio: tuple[int, int], spec: str) -> Target | Preset:
+        """The sizes of this preset whose aspect ratio is exactly ``ratio`` (w, h): one Target,
+        or a Preset narrowed to them. OptionError lists the ratios it has when none matches."""
+        w, h = ratio
+        if w < 1 or h < 1:
+            raise OptionError("size", spec, "a ratio of two positive whole numbers, like 16:9")
+        sizes = tuple(s for s in self.sizes if s.width * h == s.height * w)
+        if not sizes:
+            have = ", ".join(dict.fromkeys(_ratio_text(s) for s in self.sizes))
+            raise OptionError("size", spec, f"a ratio {self.name} has: {have} (or one of its sizes)")
+        if len(sizes) == 1:
+            return self.target(sizes[0])
+        return replace(self, sizes=sizes, ratio=f"{w // math.gcd(w, h)}:{h // math.gcd(w, h)}")
 
     def target(self, size: Size) -> Target:
         """This preset's rules applied to one of its sizes."""
@@ -126,20 +149,37 @@ def get_preset(name: str) -> Preset:
         raise OptionError("size", name, "a size like 1280x720 or a preset: " + ", ".join(table)) from None
 
 
+def _ratio_text(size: Size) -> str:
+    divisor = math.gcd(size.width, size.height)
+    return f"{size.width // divisor}:{size.height // divisor}"
+
+
 def parse_target(spec: object) -> Target | Preset:
     """Read a target spec (see the module docstring).
 
     Returns a :class:`Target` when the spec fixes one size, or the :class:`Preset` when the
-    size is left to :func:`choose_preset_size` (a preset with several sizes).
+    size is left to :func:`choose_preset_size` (a preset with several sizes). Errors name
+    the whole spec as given.
     """
     if isinstance(spec, Target):
         return spec
     if isinstance(spec, Preset):
         return spec if len(spec.sizes) > 1 else spec.target(spec.sizes[0])
-    if isinstance(spec, str) and not spec.strip()[:1].isdigit():
-        name, _, size_text = spec.partition(":")
-        preset = get_preset(name)
+    if isinstance(spec, str):
+        refuse_non_ascii_digits(spec, "size")
+    if isinstance(spec, str) and spec.strip() and spec.strip()[0] not in "0123456789":
+        name, _, size_text = spec.strip().partition(":")
+        if not name.strip():
+            raise OptionError("size", spec, 'a size like "1280x720", a preset name, or "preset:WxH"; '
+                              "nothing may come before the name")
+        try:
+            preset = get_preset(name)
+        except OptionError as error:
+            raise OptionError("size", spec, error.allowed) from None
         if size_text:
+            ratio = parse_ratio(size_text)
+            if ratio is not None:
+                return preset.with_ratio(ratio, spec)
             return preset.target(parse_size(size_text))
         return preset if len(preset.sizes) > 1 else preset.target(preset.sizes[0])
     size = parse_size(spec)

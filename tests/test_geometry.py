@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,13 +22,31 @@ sides = st.integers(min_value=1, max_value=20000)
 @pytest.mark.parametrize("text, expected", [
     ("1280x720", Size(1280, 720)),
     ("1280X720", Size(1280, 720)),
-    ("1280:720", Size(1280, 720)),
+    ("1280\u00d7720", Size(1280, 720)),
+    ((np.int64(1280), np.int32(720)), Size(1280, 720)),
     (" 720 x 1280 ", Size(720, 1280)),
     ((1024, 1792), Size(1024, 1792)),
     ([1, 1], Size(1, 1)),
 ])
 def test_parse_size_accepts_the_documented_spellings(text, expected):
-    assert parse_size(text) == expected
+    size = parse_size(text)
+    assert size == expected and all(type(v) is int for v in size)
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("16:9", "aspect ratio, not pixels"),
+    ("1280:720", "aspect ratio, not pixels"),
+    ("\uff11\uff12\uff18\uff10x720", "ASCII digits"),  # full-width digits
+    ("\u0661\u0662x\u0663", "ASCII digits"),  # Arabic-Indic digits
+    ((np.float32(1280), 720), "got float32, int"),
+    ((1280.0, 720), "got float, int"),
+    (("1280", "720"), "got str, str"),
+    ((np.bool_(True), 3), "got bool"),
+])
+def test_parse_size_says_why_and_what_was_given(bad, fragment):
+    with pytest.raises(OptionError) as error:
+        parse_size(bad)
+    assert error.value.field == "size" and fragment in str(error.value)
 
 
 @pytest.mark.parametrize("bad", ["1280", "0x720", "1280x0", "-5x5", "axb", (1.5, 2), (True, 3),

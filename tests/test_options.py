@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from smartframe.errors import OptionError
@@ -40,6 +41,16 @@ def test_strings_become_enums():
     ("upscale_warning", 0.5, ">= 1.0"),
     ("crop_bounds", (0.5, 0, 0.4, 1), "left < right"),
     ("crop_bounds", (0, 0, 1), "four fractions"),
+    ("crop_bounds", (True, 0, 1, 1), "got bool, int, int, int"),
+    ("crop_bounds", "\u0660,0,1,1", "ASCII digits"),
+    ("crop_bounds", "nan,0,1,1", "four fractions"),
+    ("focus", (np.bool_(True), 0.5), "got bool"),
+    ("focus", "\uff10.5,0.5", "ASCII digits"),
+    ("focus", "0.5,inf", "two fractions"),
+    ("background", "\uff11,2,3", "ASCII digits"),
+    ("background", (1.5, 2, 3), "got float, int, int"),
+    ("min_face_px", "20", "got str"),
+    ("min_face_score", None, "got NoneType"),
     ("alpha", "drop", "'flatten', 'keep'"),
 ])
 def test_bad_values_name_the_field_the_value_and_what_is_allowed(field, value, fragment):
@@ -48,6 +59,24 @@ def test_bad_values_name_the_field_the_value_and_what_is_allowed(field, value, f
     assert error.value.field == field
     assert fragment in str(error.value)
     assert repr(value) in str(error.value) or str(value) in str(error.value)
+
+
+@pytest.mark.parametrize("field, value, stored", [
+    ("focus", (np.float32(0.25), np.float64(0.5)), (0.25, 0.5)),
+    ("crop_bounds", (np.float32(0.5), np.int64(0), np.float64(1.0), 1), CropBounds(0.5, 0.0, 1.0, 1.0)),
+    ("background", (np.uint8(10), np.int64(20), 30), (10, 20, 30)),
+    ("min_face_px", np.int64(24), 24.0),
+    ("min_face_score", np.float32(0.5), 0.5),
+    ("upscale_warning", np.float64(3), 3.0),
+])
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers(field, value, stored):
+    options = FrameOptions(**{field: value})
+    got = getattr(options, field)
+    assert got == stored
+    values = (got.left, got.top, got.right, got.bottom) if isinstance(got, CropBounds) else (
+        got if isinstance(got, tuple) else (got,))
+    assert all(type(v) in (int, float) for v in values)
+    assert Limits(max_pixels=np.int64(1000)).max_pixels == 1000 and type(Limits(max_pixels=np.int64(5)).max_pixels) is int
 
 
 def test_focus_strategy_needs_a_point():

@@ -45,11 +45,34 @@ def test_parse_target_forms():
     assert isinstance(single, Target) and single.size == Size(1080, 1080)
 
 
-@pytest.mark.parametrize("bad", ["sora-3", "sora-2:1000x1000", "", "banana:1x1"])
-def test_parse_target_errors_list_what_is_allowed(bad):
+@pytest.mark.parametrize("bad", ["sora-3", "sora-2:1000x1000", "", "banana:1x1", ":1280x720", ":", "16:9",
+                                 "sora-2-pro:4:3", "\uff53ora-2", "sora-2:\uff11\uff12\uff18\uff10x720"])
+def test_parse_target_errors_name_the_whole_spec_and_what_is_allowed(bad):
     with pytest.raises(OptionError) as error:
         parse_target(bad)
-    assert "size=" in str(error.value)
+    assert error.value.field == "size" and error.value.value == bad
+    assert f"size={bad!r}" in str(error.value)
+
+
+@pytest.mark.parametrize("spec, sizes", [
+    ("sora-2-pro:16:9", {"1280x720", "1920x1080"}),
+    ("sora-2-pro:9:16", {"720x1280", "1080x1920"}),
+    ("sora-2-pro:7:4", {"1792x1024"}),
+    ("sora-2:16:9", {"1280x720"}),
+    ("runway-gen4-turbo:1:1", {"960x960"}),
+    ("veo-3.1: 16 : 9", {"1280x720", "1920x1080"}),
+])
+def test_a_preset_with_a_ratio_keeps_the_sizes_of_that_aspect(spec, sizes):
+    parsed = parse_target(spec)
+    got = {str(s) for s in parsed.sizes} if isinstance(parsed, Preset) else {str(parsed.size)}
+    assert got == sizes
+    if isinstance(parsed, Preset):
+        assert parsed.label == spec.split(":")[0] + ":" + spec.split(":", 1)[1].replace(" ", "")
+
+
+def test_a_ratio_without_a_preset_is_refused_saying_what_a_ratio_means():
+    with pytest.raises(OptionError, match="aspect ratio, not pixels.*sora-2-pro:16:9"):
+        parse_target("16:9")
 
 
 def test_auto_resolution_follows_orientation_and_size():
