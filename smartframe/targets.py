@@ -189,21 +189,26 @@ def parse_target(spec: object) -> Target | Preset:
 def choose_preset_size(preset: Preset, region: tuple[float, float]) -> Size:
     """Pick the preset size that suits a source region of ``(width, height)`` pixels.
 
-    First the orientation: the sizes whose aspect ratio is closest to the region's (in log
-    ratio, so 2:1 and 1:2 are equally far from 1:1). Among those, the largest size the
-    region can fill without enlarging; when it can fill none, the smallest (least upscale).
+    Each size costs what framing the region to it loses, aspect and enlargement together:
+
+        cost = |log(size aspect / region aspect)| + log(max(1, enlargement))
+
+    The first term is how far the aspect ratios are apart (in log ratio, so 2:1 and 1:2 are
+    equally far from 1:1; a cover crop cuts about that share of the region); the second is
+    how much a cover fit must enlarge the region, 0 when the region is large enough. The
+    cheapest size wins; among equal costs, the largest. So 800x600 goes to 1280x720 (enlarged
+    1.6x) rather than 1792x1024 (2.24x) although 1792x1024 is 1.6% closer in aspect.
     """
     region_aspect = region[0] / region[1]
 
-    def aspect_distance(size: Size) -> float:
-        return abs(math.log(size.aspect / region_aspect))
+    def enlargement(size: Size) -> float:
+        return max(size.width / region[0], size.height / region[1])
 
-    nearest = min(aspect_distance(s) for s in preset.sizes)
-    group = [s for s in preset.sizes if aspect_distance(s) <= nearest + 1e-9]
-    fillable = [s for s in group if max(s.width / region[0], s.height / region[1]) <= 1.0]
-    if fillable:
-        return max(fillable, key=lambda s: s.area)
-    return min(group, key=lambda s: s.area)
+    def cost(size: Size) -> float:
+        return abs(math.log(size.aspect / region_aspect)) + math.log(max(1.0, enlargement(size)))
+
+    # Rounded so that float noise cannot outrank the size tie-break.
+    return min(preset.sizes, key=lambda s: (round(cost(s), 9), -s.area))
 
 
 def resolve_target(spec: Target | Preset, region: tuple[float, float]) -> Target:

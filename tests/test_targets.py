@@ -75,6 +75,24 @@ def test_a_ratio_without_a_preset_is_refused_saying_what_a_ratio_means():
         parse_target("16:9")
 
 
+@pytest.mark.parametrize("preset, region, expected", [
+    # 800x600 (4:3): 1792x1024 is 1.6% closer in aspect but enlarges 2.24x; 1280x720 needs 1.6x.
+    ("sora-2-pro", (800, 600), "1280x720"),
+    ("sora-2-pro", (1600, 1200), "1280x720"),  # 1792x1024 would enlarge 1.12x for that 1.6%
+    ("sora-2-pro", (4000, 3000), "1792x1024"),  # nothing enlarges: the closest aspect
+    ("sora-2-pro", (1792, 1024), "1792x1024"),
+    ("sora-2-pro", (4000, 2250), "1920x1080"),  # equal aspect and no enlargement: the largest
+    ("sora-2-pro", (1400, 790), "1280x720"),
+    ("sora-2-pro", (600, 800), "720x1280"),
+    ("sora-2-pro", (3000, 4000), "1024x1792"),
+    ("sora-2", (800, 600), "1280x720"),
+    ("runway-gen4-turbo", (800, 600), "1104x832"),
+    ("runway-gen4-turbo", (500, 500), "960x960"),
+])
+def test_auto_resolution_ranks_aspect_and_enlargement_together(preset, region, expected):
+    assert str(choose_preset_size(presets()[preset], region)) == expected
+
+
 def test_auto_resolution_follows_orientation_and_size():
     pro = presets()["sora-2-pro"]
     assert choose_preset_size(pro, (4000, 2250)) == Size(1920, 1080)  # large 16:9: the larger
