@@ -226,3 +226,26 @@ def test_unknown_options_are_refused():
         smartframe.frame(flat(10, 10), "10x10", fitt="pad")
     with pytest.raises(OptionError):
         smartframe.frame(flat(10, 10), "10x10", fit="crop")
+
+
+FLAT_IMAGES = {
+    "black": np.zeros((1000, 1000, 3), np.uint8),
+    "white": np.full((1000, 1000, 3), 255, np.uint8),
+    "grey": np.full((900, 1200, 3), 128, np.uint8),
+    "red": np.full((800, 1200, 3), (200, 30, 30), np.uint8),
+    "black, noise of one level": np.random.default_rng(1).integers(0, 2, (1000, 1000, 3)).astype(np.uint8),
+    "grey, noise of two levels": (126 + np.random.default_rng(2).integers(0, 5, (1000, 1000, 3))).astype(np.uint8),
+    "black with one dim pixel": np.pad(np.ones((1, 1, 3), np.uint8), ((0, 999), (0, 999), (0, 0))),
+    "a gradient of three levels": np.repeat(np.linspace(0, 3, 1000)[None, :, None], 1000, 0).repeat(3, 2).astype(np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", list(FLAT_IMAGES))
+@pytest.mark.parametrize("size", ["720x1280", "1280x720", "1000x1000"])
+def test_flat_images_stay_centred_on_weak_evidence(name, size):
+    image = FLAT_IMAGES[name]
+    result = smartframe.frame(image, size, strategy="smart")
+    centred = smartframe.frame(image, size, strategy="centre")
+    assert result.plan.reason in ("weak evidence: centre", "window covers the region"), result.plan.reason
+    assert result.crop_box == pytest.approx(centred.crop_box, abs=1.0)
+

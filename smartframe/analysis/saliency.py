@@ -145,6 +145,12 @@ def _border_contrast(lab: np.ndarray, strip: float = 0.07, bins=(8, 12, 12)) -> 
     return 1.0 - np.clip(ratio, 0, 1)[colour]
 
 
+def _is_flat(lab: np.ndarray, noise: float) -> bool:
+    """True when every pixel's Lab colour is within ``noise`` (Lab units) of the mean colour."""
+    mean = lab.reshape(-1, 3).mean(axis=0)
+    return float(np.sqrt(((lab - mean) ** 2).sum(axis=2)).max()) < noise
+
+
 def _spectral_residual(grey: np.ndarray, work_side: int = 64) -> np.ndarray:
     """Spectral-residual saliency (Hou & Zhang 2007) on a copy of at most ``work_side`` px."""
     height, width = grey.shape
@@ -165,6 +171,13 @@ def cue_maps(small_rgb: np.ndarray, params: SaliencyParams = DEFAULT_PARAMS) -> 
     smooth_lab = _blur(lab, 0.01)
     height, width = lab.shape[:2]
     cues: dict[str, np.ndarray] = {}
+    if _is_flat(smooth_lab, params.geodesic_noise):
+        # No colour differs from the mean by more than the noise floor: there is nothing to
+        # find, and the cues would only amplify noise (the spectral residual of an all-black
+        # image is a spike at its corner). Every cue is uniform; the window stays anchored.
+        weights = {"geodesic": params.w_geodesic, "border_contrast": params.w_border_contrast,
+                   "spectral": params.w_spectral}
+        return {name: np.ones((height, width), np.float32) for name, w in weights.items() if w > 0}
     if params.w_geodesic > 0:
         step_x = np.maximum(np.linalg.norm(smooth_lab[:, 1:] - smooth_lab[:, :-1], axis=2)
                             - params.geodesic_noise, 0).astype(np.float32)
