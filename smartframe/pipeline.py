@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -134,11 +135,19 @@ class FrameResult:
 
 
 def make_options(options: FrameOptions | None, values: dict) -> FrameOptions:
-    """A FrameOptions from an optional base object and keyword overrides (validated)."""
-    unknown = set(values) - FrameOptions.field_names()
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; options are "
-                        f"{sorted(FrameOptions.field_names())}")
+    """A FrameOptions from an optional base object and keyword overrides (validated).
+
+    Raises OptionError naming the argument for an ``options`` that is not a FrameOptions
+    (a dict, say) and for a keyword that is not an option (with the nearest option name).
+    """
+    if options is not None and not isinstance(options, FrameOptions):
+        raise OptionError("options", options, "a smartframe.FrameOptions(...), or the options as keyword "
+                          "arguments (fit='pad')")
+    names = FrameOptions.field_names()
+    for name in sorted(set(values) - names):
+        near = difflib.get_close_matches(name, sorted(names), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise OptionError(name, values[name], f"{hint}not an option; the options are {', '.join(sorted(names))}")
     if options is None:
         return FrameOptions(**values)
     if values:

@@ -221,13 +221,6 @@ def test_report_is_json_ready():
     assert data["faces"] == []
 
 
-def test_unknown_options_are_refused():
-    with pytest.raises(TypeError, match="unknown option"):
-        smartframe.frame(flat(10, 10), "10x10", fitt="pad")
-    with pytest.raises(OptionError):
-        smartframe.frame(flat(10, 10), "10x10", fit="crop")
-
-
 FLAT_IMAGES = {
     "black": np.zeros((1000, 1000, 3), np.uint8),
     "white": np.full((1000, 1000, 3), 255, np.uint8),
@@ -248,4 +241,19 @@ def test_flat_images_stay_centred_on_weak_evidence(name, size):
     centred = smartframe.frame(image, size, strategy="centre")
     assert result.plan.reason in ("weak evidence: centre", "window covers the region"), result.plan.reason
     assert result.crop_box == pytest.approx(centred.crop_box, abs=1.0)
+
+
+@pytest.mark.parametrize("kwargs, field, fragment", [
+    ({"options": {"fit": "pad"}}, "options", "FrameOptions"),
+    ({"options": "pad"}, "options", "FrameOptions"),
+    ({"fitt": "pad"}, "fitt", "did you mean 'fit'"),
+    ({"stratgy": "centre"}, "stratgy", "did you mean 'strategy'"),
+    ({"quality": 80}, "quality", "not an option"),  # an encoding setting, not a framing option
+    ({"fit": "crop"}, "fit", "'cover', 'pad', 'stretch'"),
+])
+def test_bad_options_are_option_errors_naming_the_argument(kwargs, field, fragment):
+    for call in (smartframe.frame, smartframe.make_plan):
+        with pytest.raises(OptionError) as error:
+            call(flat(10, 10), "64x36", **kwargs)
+        assert error.value.field == field and fragment in str(error.value)
 
