@@ -7,7 +7,8 @@ The crop box goes from the working image to the output size in a single resample
 * enlarging, or a fractional box: Pillow's Lanczos filter reading the fractional ``box``
   directly (``Image.resize(size, box=...)``), so no intermediate crop rounds anything.
 
-Pad frames paste the content onto a colour or onto a blurred cover-crop of the image.
+Pad frames paste the content onto a colour or onto a blurred cover-crop of the image; the
+pad area is opaque in both cases, also when transparency is kept in the content.
 The output size is asserted before returning.
 """
 
@@ -107,7 +108,25 @@ def _background(pixels: np.ndarray, size: Size, background) -> np.ndarray:
 
 
 def _blurred_cover(pixels: np.ndarray, size: Size) -> np.ndarray:
-    """A heavily blurred centre cover-crop of the image, at ``size``: the pad background."""
+    """A heavily blurred centre cover-crop of the image, at ``size``: the pad background.
+
+    Opaque, as a colour background is: for an RGBA image (``alpha="keep"``) the visible
+    colours are blurred (weighted by opacity, so what lies under transparent pixels never
+    shows) and the alpha channel is 255; only the content keeps its transparency.
+    """
+    if pixels.shape[2] == 4:
+        alpha = pixels[..., 3:4].astype(np.float32) / 255.0
+        weighted = np.concatenate([pixels[..., :3] * alpha, alpha * 255.0], axis=2)  # float32
+        blurred = _blur_cover_crop(weighted, size)
+        coverage = blurred[..., 3:4] / 255.0
+        rgb = np.divide(blurred[..., :3], coverage, out=np.zeros_like(blurred[..., :3]), where=coverage > 1e-3)
+        opaque = np.full(coverage.shape, 255.0, np.float32)
+        return np.clip(np.rint(np.concatenate([rgb, opaque], axis=2)), 0, 255).astype(np.uint8)
+    return _blur_cover_crop(pixels, size)
+
+
+def _blur_cover_crop(pixels: np.ndarray, size: Size) -> np.ndarray:
+    """The centre cover-crop of ``pixels`` at ``size``, heavily blurred (every channel alike)."""
     height, width = pixels.shape[:2]
     scale = max(size.width / width, size.height / height)
     crop_w, crop_h = min(width, size.width / scale), min(height, size.height / scale)

@@ -257,3 +257,17 @@ def test_bad_options_are_option_errors_naming_the_argument(kwargs, field, fragme
             call(flat(10, 10), "64x36", **kwargs)
         assert error.value.field == field and fragment in str(error.value)
 
+
+def test_pad_is_opaque_with_a_colour_and_with_blur_when_alpha_is_kept():
+    rgba = np.zeros((100, 200, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = (200, 50, 50), 128
+    rgba[:, :50] = (0, 255, 0, 0)  # green under fully transparent pixels must never show
+    for background in ("black", "#ff00ff", "blur"):
+        result = smartframe.frame(rgba, "200x200", fit="pad", background=background, alpha="keep")
+        pixels = np.asarray(result.image)
+        assert result.image.mode == "RGBA"
+        pad = np.concatenate([pixels[:50], pixels[-50:]])  # letterbox bars above and below
+        assert (pad[..., 3] == 255).all(), background
+        assert pixels[100, 100, 3] == 128 and pixels[100, 10, 3] == 0  # the content keeps its alpha
+        if background == "blur":
+            assert pad[..., 1].max() < 100  # no green from under the transparent part
