@@ -166,16 +166,34 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
             confidence = 1.0  # the faces, not the importance evidence, decided
     best = int(np.argmax(score))
     start = float(starts[best])
-    if reason is None:
-        moved = abs(start - anchor) > 0.5
-        if len(faces):
-            reason = ("faces kept out; " if avoid_faces else "faces kept; ") + (
-                "subject" if moved else anchor_name)
-        elif not moved:
-            reason = f"weak evidence: {anchor_name}"
-        else:
-            reason = "strong subject" if confidence >= 0.5 else "subject (moderate evidence)"
+    moved = abs(start - anchor) > 0.5
+    if len(faces):
+        reason = _faces_outcome(start, length, lo, hi, avoid_faces) or reason or (
+            ("faces kept out; " if avoid_faces else "faces kept; ") + ("subject" if moved else anchor_name))
+    elif not moved:
+        reason = f"weak evidence: {anchor_name}"
+    else:
+        reason = "strong subject" if confidence >= 0.5 else "subject (moderate evidence)"
     return _at(start, free_x, confidence, reason)
+
+
+def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, avoid: bool) -> str | None:
+    """What the chosen window did to the faces, when it is not what the policy wanted: faces
+    cut by the window edges (a face longer than the window cannot be kept whole), or faces
+    that ``avoid`` could not keep out. None when every face is whole inside (keep) or fully
+    outside (avoid)."""
+    inside = (start <= lo + 1e-6) & (start + length >= hi - 1e-6)
+    overlap = (start < hi - 1e-6) & (start + length > lo + 1e-6)
+    total = len(lo)
+    if avoid:
+        shown = int(overlap.sum())
+        return f"faces: {shown} of {total} could not be kept out of the window" if shown else None
+    cut = overlap & ~inside
+    if not cut.any():
+        return None
+    too_long = int((cut & (hi - lo > length + 1e-6)).sum())
+    why = f"{too_long} larger than the window" if too_long == int(cut.sum()) else "too many to keep whole"
+    return f"faces: kept {int(inside.sum())} of {total} whole, {int(cut.sum())} cut ({why})"
 
 
 def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowChoice:

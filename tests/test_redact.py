@@ -175,3 +175,15 @@ def test_analysis_is_the_same_with_one_thread_or_two():
     assert len(two.faces) == 1 and two.faces == one.faces
     assert np.array_equal(two.importance, one.importance)
     assert (two.grid_scale, two.grid_origin) == (one.grid_scale, one.grid_origin)
+
+
+def test_reasons_say_when_a_face_is_cut_or_could_not_be_kept_out():
+    tall_face = face_scene(900, 1600, 450, 700, 700)  # the face is taller than a 16:9 window
+    cut = smartframe.frame(tall_face, "1280x720", faces="flag")
+    assert cut.plan.reason == "faces: kept 0 of 1 whole, 1 cut (1 larger than the window)"
+    centred = face_scene(1000, 900, 500, 450, 200)  # in every 9:16 window
+    forced = smartframe.frame(centred, "720x1280", faces="avoid")
+    assert forced.plan.reason == "faces: 1 of 1 could not be kept out of the window"
+    assert any("redacted (blur)" in w for w in forced.warnings)
+    kept = smartframe.frame(one_face(), "720x1280", faces="flag")
+    assert kept.plan.reason == "faces: kept 1 of 1"  # whole: no cut reported

@@ -181,3 +181,24 @@ def test_place_smart_maps_grid_to_source_pixels_inside_the_region():
     faces = [Face(1100, 100, 1150, 160, 0.9)]
     kept = place_smart(region, (281.25, 500.0), analysis, faces=faces)
     assert kept.window.x0 <= 1100 and kept.window.x1 >= 1150
+
+
+@pytest.mark.parametrize("window, faces, avoid, reason", [
+    # a face longer than the window along the free axis cannot be kept whole: say it is cut
+    ((30.0, 54.0), ((10.0, 10.0, 60.0, 40.0, 0.9),), False,
+     "faces: kept 0 of 1 whole, 1 cut (1 larger than the window)"),
+    ((30.0, 54.0), ((10.0, 10.0, 60.0, 40.0, 0.9), (70.0, 10.0, 80.0, 20.0, 0.9)), False,
+     "faces: kept 1 of 2 whole, 1 cut (1 larger than the window)"),
+    # a face in every position of the window: avoid cannot keep it out, and says so
+    ((60.0, 54.0), ((40.0, 10.0, 56.0, 30.0, 0.9),), True, "faces: 1 of 1 could not be kept out of the window"),
+    # what the rules wanted happened: the reasons stay as they were
+    ((30.0, 54.0), ((40.0, 10.0, 56.0, 30.0, 0.9),), False, "faces kept; centre"),
+    ((30.0, 54.0), ((40.0, 10.0, 56.0, 30.0, 0.9),), True, "faces kept out of the window"),
+])
+def test_the_reason_says_what_happened_to_the_faces(window, faces, avoid, reason):
+    choice = choose_window(np.ones((54, 96)), window, faces=faces, avoid_faces=avoid)
+    assert choice.reason == reason
+    start, length = choice.left, window[0]
+    inside = [start <= f[0] + 1e-6 and start + length >= f[2] - 1e-6 for f in faces]
+    if "whole" in reason:
+        assert sum(inside) == int(reason.split("kept ")[1].split(" ")[0])
