@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from PIL import Image
 
 from .errors import ByteBudgetError, OptionError, OutputError
-from .targets import OUTPUT_FORMATS
+from .geometry import whole_number
+from .targets import OUTPUT_FORMATS, Preset, Target
 
-__all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "write_atomic",
-           "DEFAULT_QUALITY", "MIN_QUALITY"]
+__all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "write_atomic", "choose_format",
+           "check_format_size", "DEFAULT_QUALITY", "MIN_QUALITY", "WEBP_MAX_SIDE", "ALPHA_FORMATS"]
 
 #: Default quality for the lossy formats: visually transparent for photos.
 DEFAULT_QUALITY = 90
@@ -28,6 +29,11 @@ MIN_QUALITY = 30
 # The process's umask, read once (os.umask can only be read by setting it).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+#: libwebp's largest side, in pixels (WEBP_MAX_DIMENSION); PNG and JPEG hold every output size.
+WEBP_MAX_SIDE = 16383
+#: The formats that can hold transparency (``alpha="keep"``).
+ALPHA_FORMATS = ("png", "webp")
 
 _EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -64,18 +70,70 @@ def format_from_path(path: str | os.PathLike) -> str:
         raise OptionError("output", os.fspath(path), "a file name ending in .jpg, .jpeg, .png or .webp") from None
 
 
-def check_encode_settings(*, quality: int | None = None, max_bytes: int | None = None,
-                          metadata: str = "strip") -> None:
+def check_format_size(fmt: str, size: tuple[int, int], *, field: str = "format") -> None:
+    """Raise :class:`OptionError` when ``fmt`` cannot hold an image of ``size`` (w, h): WebP
+    holds at most 16383 px a side. Called before any work where the sizes are known."""
+    if fmt == "webp" and max(size) > WEBP_MAX_SIDE:
+        raise OptionError(field, fmt, f"png or jpeg for {size[0]}x{size[1]}: WebP holds at most "
+                          f"{WEBP_MAX_SIDE} px a side")
+
+
+def _rules_name(target: Target | Preset) -> str:
+    if isinstance(target, Preset):
+        return target.name
+    return target.preset or target.name
+
+
+def choose_format(target: Target | Preset, requested: object = None, *, alpha: bool = False,
+                  field: str = "format") -> str:
+    """The format to write for ``target``, whose accepted formats bind the output.
+
+    ``requested`` (a name, ``"jpg"``, ...) must be one the target accepts, else OptionError
+    naming ``field`` and the accepted formats; None picks the target's first accepted format
+    (with ``alpha``, the first that holds transparency). ``alpha`` says the image keeps its
+    transparency: JPEG cannot hold it. WebP's side limit is checked against the target's
+    size(s). Raises before any work when called with the parsed targets.
+    """
+    name = _rules_name(target)
+    sizes = target.sizes if isinstance(target, Preset) else (target.size,)
+    if requested is not None:
+        fmt = normalise_format(requested, field=field)
+        if fmt not in target.formats:
+            raise OptionError(field, requested, f"a format {name} accepts: {', '.join(target.formats)}")
+        if alpha and fmt not in ALPHA_FORMATS:
+            raise OptionError("alpha", "keep", f"png or webp output to keep transparency; {fmt} has none")
+    elif alpha:
+        fmt = next((f for f in target.formats if f in ALPHA_FORMATS), "")
+        if not fmt:
+            raise OptionError("alpha", "keep", f"a target that accepts png or webp: {name} accepts only "
+                              f"{', '.join(target.formats)}, which cannot hold transparency; use alpha='flatten'")
+    else:
+        fmt = target.formats[0]
+    for size in sizes:
+        check_format_size(fmt, size, field=field)
+    return fmt
+
+
+def check_encode_settings(*, quality: object = None, max_bytes: object = None,
+                          metadata: str = "strip") -> tuple[int | None, int | None]:
     """Raise :class:`OptionError` for a bad ``quality`` (1..100), ``max_bytes`` (a positive
-    whole number) or ``metadata`` ("strip" or "keep"); None means the default."""
-    if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
-                                or not 1 <= quality <= 100):
-        raise OptionError("quality", quality, "a whole number 1..100")
-    if max_bytes is not None and (not isinstance(max_bytes, int) or isinstance(max_bytes, bool)
-                                  or max_bytes < 1):
-        raise OptionError("max_bytes", max_bytes, "a positive whole number of bytes")
+    whole number) or ``metadata`` ("strip" or "keep"); None means the default. Returns
+    ``(quality, max_bytes)`` as Python ints (NumPy integers are accepted)."""
+    if quality is not None:
+        number = whole_number(quality)
+        if number is None or not 1 <= number <= 100:
+            got = "" if number is not None else f" (got {type(quality).__name__})"
+            raise OptionError("quality", quality, "a whole number 1..100" + got)
+        quality = number
+    if max_bytes is not None:
+        number = whole_number(max_bytes)
+        if number is None or number < 1:
+            got = "" if number is not None else f" (got {type(max_bytes).__name__})"
+            raise OptionError("max_bytes", max_bytes, "a positive whole number of bytes" + got)
+        max_bytes = number
     if metadata not in ("strip", "keep"):
         raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
+    return quality, max_bytes  # type: ignore[return-value]
 
 
 def encode(
@@ -94,11 +152,12 @@ def encode(
     ``exif`` (bytes) is written only when given: metadata is stripped by default.
     """
     fmt = normalise_format(format)
-    check_encode_settings(quality=quality, max_bytes=max_bytes)
+    quality, max_bytes = check_encode_settings(quality=quality, max_bytes=max_bytes)
     if image.mode not in ("RGB", "RGBA"):
         raise OptionError("image", image.mode, "an RGB or RGBA image")
     if image.mode == "RGBA" and fmt == "jpeg":
         raise OptionError("format", "jpeg", "png or webp when keeping transparency (alpha='keep')")
+    check_format_size(fmt, image.size)
     if fmt == "png":
         return _encode_png(image, max_bytes, exif)
     start = DEFAULT_QUALITY if quality is None else quality

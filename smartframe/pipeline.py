@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis, Face, analyse
-from .encode import Encoded, check_encode_settings, encode, format_from_path, normalise_format, write_atomic
+from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
 from .errors import OptionError
 from .geometry import Box, Size
 from .load import LoadedImage, Source, SourceInfo, open_source
@@ -94,15 +94,21 @@ class FrameResult:
     def warnings(self) -> tuple[str, ...]:
         return self.plan.warnings
 
+    def default_format(self) -> str:
+        """The format :meth:`encode` writes when none is asked for: the target's first accepted
+        format, or with transparency kept (RGBA) the first that can hold it."""
+        return choose_format(self.target, None, alpha=self.image.mode == "RGBA")
+
     def encode(self, format: str | _FromTarget = FROM_TARGET, *, quality: int | None = None,
                max_bytes: int | None | _FromTarget = FROM_TARGET,
                metadata: str = "strip") -> Encoded:
-        """Encode the image. ``format`` defaults to the target's first accepted format and
-        ``max_bytes`` to the target's limit (None: no limit). ``metadata="keep"`` writes the
-        source's EXIF (orientation reset to 1); the default strips it."""
-        fmt = self.target.formats[0] if isinstance(format, _FromTarget) else normalise_format(format)
-        if isinstance(format, _FromTarget) and self.image.mode == "RGBA" and fmt == "jpeg":
-            fmt = next((f for f in self.target.formats if f != "jpeg"), "png")
+        """Encode the image. ``format`` defaults to the target's first accepted format
+        (:meth:`default_format`) and must be one the target accepts (a preset's formats bind
+        the output: OptionError otherwise); ``max_bytes`` defaults to the target's limit
+        (None: no limit). ``metadata="keep"`` writes the source's EXIF (orientation reset to
+        1); the default strips it."""
+        requested = None if isinstance(format, _FromTarget) else format
+        fmt = choose_format(self.target, requested, alpha=self.image.mode == "RGBA")
         limit = self.target.max_bytes if isinstance(max_bytes, _FromTarget) else max_bytes
         check_encode_settings(metadata=metadata)
         exif = self.exif if metadata == "keep" else None
@@ -113,7 +119,8 @@ class FrameResult:
         return self.encode(format, **encode_options).data
 
     def save(self, path: str | os.PathLike, **encode_options) -> Encoded:
-        """Write the image to ``path`` (format from the extension), atomically."""
+        """Write the image to ``path`` (format from the extension, which the target must
+        accept), atomically."""
         encoded = self.encode(format_from_path(path), **encode_options)
         write_atomic(path, encoded.data)
         return encoded

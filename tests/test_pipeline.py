@@ -206,8 +206,10 @@ def test_result_encodes_with_the_targets_rules(tmp_path):
     assert result.target.formats == ("jpeg",)
     data = result.to_bytes()
     assert data[:2] == b"\xff\xd8" and len(data) <= result.target.max_bytes
-    saved = result.save(tmp_path / "out.webp")
-    assert saved.format == "webp" and Image.open(tmp_path / "out.webp").size == (1080, 1080)
+    saved = result.save(tmp_path / "out.jpg")
+    assert saved.format == "jpeg" and Image.open(tmp_path / "out.jpg").size == (1080, 1080)
+    with pytest.raises(OptionError, match="instagram-square accepts: jpeg"):
+        result.save(tmp_path / "out.webp")  # the preset's formats bind the output
 
 
 def test_report_is_json_ready():
@@ -271,3 +273,29 @@ def test_pad_is_opaque_with_a_colour_and_with_blur_when_alpha_is_kept():
         assert pixels[100, 100, 3] == 128 and pixels[100, 10, 3] == 0  # the content keeps its alpha
         if background == "blur":
             assert pad[..., 1].max() < 100  # no green from under the transparent part
+
+
+def test_webp_beyond_16383_px_is_an_option_error_before_encoding():
+    result = smartframe.frame(flat(40, 20), "16384x8", strategy="centre")
+    with pytest.raises(OptionError) as error:
+        result.to_bytes("webp")
+    assert error.value.field == "format" and "16383" in str(error.value)
+    assert len(result.to_bytes("png")) > 0
+    assert Image.open(io.BytesIO(smartframe.frame(flat(40, 20), "16383x8", strategy="centre").to_bytes("webp"))).size == (16383, 8)
+
+
+@pytest.mark.parametrize("preset", sorted(presets()))
+def test_a_presets_formats_bind_the_output(preset, tmp_path):
+    result = smartframe.frame(flat(400, 300), preset, strategy="centre")
+    accepted = presets()[preset].formats
+    assert result.encode().format == accepted[0]
+    for fmt in ("jpeg", "png", "webp"):
+        if fmt in accepted:
+            assert result.encode(fmt).format == fmt
+            continue
+        with pytest.raises(OptionError) as error:
+            result.to_bytes(fmt)
+        assert error.value.field == "format" and f"a format {preset} accepts" in str(error.value)
+        with pytest.raises(OptionError):
+            result.save(tmp_path / f"out.{fmt}")
+        assert not (tmp_path / f"out.{fmt}").exists()
