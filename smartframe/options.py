@@ -73,6 +73,7 @@ class Strategy(_Choice):
 class FacePolicy(_Choice):
     """What to do about identifiable human faces."""
 
+    AUTO = "auto"  # the target's rule: reject where the target refuses faces, keep elsewhere
     KEEP = "keep"  # do nothing special (faces still guide the smart strategy)
     FLAG = "flag"  # report them (result.faces, warnings)
     BLUR = "blur"
@@ -80,6 +81,13 @@ class FacePolicy(_Choice):
     FILL = "fill"
     AVOID = "avoid"  # choose a window that leaves them out, redact what remains
     REJECT = "reject"  # raise FacesFoundError
+
+    def for_target(self, refuses_faces: bool) -> FacePolicy:
+        """The policy applied for a target: ``auto`` is ``reject`` for a target that refuses
+        faces (so nothing it refuses is written silently) and ``keep`` for the others."""
+        if self is FacePolicy.AUTO:
+            return FacePolicy.REJECT if refuses_faces else FacePolicy.KEEP
+        return self
 
 
 class PadPosition(_Choice):
@@ -257,7 +265,8 @@ class FrameOptions:
         background: pad colour, or ``"blur"`` for a blurred copy of the image.
         pad_position: where the content sits in a padded frame.
         crop_bounds: a region of the source (fractions) to frame instead of the whole image.
-        faces: the face policy; see :class:`FacePolicy`.
+        faces: the face policy; see :class:`FacePolicy`. The default, ``auto``, rejects
+            identifiable faces for a target that refuses them (sora-2) and keeps them elsewhere.
         min_face_px: a face is identifiable when its larger side is at least this many
             *output* pixels.
         min_face_score: ... and its detection score at least this.
@@ -273,7 +282,7 @@ class FrameOptions:
     background: Colour | str = (0, 0, 0)
     pad_position: PadPosition = PadPosition.CENTRE
     crop_bounds: CropBounds | None = None
-    faces: FacePolicy = FacePolicy.KEEP
+    faces: FacePolicy = FacePolicy.AUTO
     min_face_px: float = 20.0
     min_face_score: float = 0.55
     alpha: AlphaPolicy = AlphaPolicy.FLATTEN

@@ -225,17 +225,21 @@ def prepare(source: Source, sizes: Sequence[object],
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
         loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
                                alpha_background=opts.alpha_background)
-    analysis = analyse_for(loaded, region, opts)
+    analysis = analyse_for(loaded, region, opts, targets)
     plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
                         notes=loaded.notes) for target in targets]
     return loaded, analysis, plans
 
 
-def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions) -> Analysis:
-    """Run the analysis the options need: importance for ``smart``, faces for any face policy
-    other than ``keep`` and for ``smart`` (faces guide the window)."""
+def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,
+                targets: Sequence[Target] = ()) -> Analysis:
+    """Run the analysis the options need: importance for ``smart``; faces for ``smart``
+    (faces guide the window), for any face policy that acts on faces, and whenever a target
+    refuses faces (so that even ``keep`` can warn about an image the target will refuse)."""
     smart = opts.resolved_strategy is Strategy.SMART
-    want_faces = smart or opts.faces is not FacePolicy.KEEP
+    want_faces = (smart or any(t.refuses_faces for t in targets)
+                  or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
+                  or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
     return analyse(loaded, region, importance=smart, faces=want_faces,
                    min_face_score=opts.min_face_score)
 

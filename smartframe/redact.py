@@ -13,7 +13,7 @@ raised rather than an image with a face in it being returned.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -24,14 +24,18 @@ from .geometry import Box
 from .options import FacePolicy, FrameOptions
 from .plan import Plan
 
-__all__ = ["RedactionParams", "apply_face_policy", "redact_faces", "redaction_box", "visible_faces",
-           "REDACTION_ROUNDS"]
+__all__ = ["RedactionParams", "Redaction", "apply_face_policy", "redact_faces", "redaction_box",
+           "visible_faces", "REDACTION_ROUNDS", "REDACTION_WARN_COVERAGE", "REDACTION_REFUSED_COVERAGE"]
 
 #: Rounds of the chosen method before the solid-fill fallback.
 REDACTION_ROUNDS = 3
 # The re-check after each round looks for faces below the thresholds that define one, so the
 # output keeps a margin: a score this much lower, a size this fraction of the minimum.
 _RECHECK_SCORE_MARGIN = 0.1
+#: Redaction covering more than this share of the output is reported in the warning ...
+REDACTION_WARN_COVERAGE = 0.5
+#: ... and from this share on refused (RedactionError): the output would show only the cover.
+REDACTION_REFUSED_COVERAGE = 0.9
 _RECHECK_SIZE_FACTOR = 0.5
 
 Detector = Callable[[np.ndarray, float, float], Sequence[Face]]
@@ -92,17 +96,28 @@ def _cover(pixels: np.ndarray, box: tuple[int, int, int, int], method: FacePolic
         region[...] = cv2.resize(middle, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+class Redaction(NamedTuple):
+    """What :func:`redact_faces` did: the new pixels, every face box covered (the pixels'
+    frame), and the share 0..1 of the image the covered regions take up."""
+
+    pixels: np.ndarray
+    faces: tuple[Face, ...]
+    coverage: float
+
+
 def redact_faces(pixels: np.ndarray, faces: Sequence[Face], method: FacePolicy, *, detect: Detector,
                  min_face_px: float, min_face_score: float,
-                 params: RedactionParams = RedactionParams()) -> tuple[np.ndarray, tuple[Face, ...]]:
+                 params: RedactionParams = RedactionParams()) -> Redaction:
     """Cover ``faces`` (boxes in ``pixels``' frame) and verify, escalating as needed.
 
     ``detect(rgb, min_size_px, min_score)`` finds faces in an RGB array; with no ``faces``
-    given, the faces it finds in ``pixels`` are covered. Returns a new array and every face
-    covered. Raises RedactionError when a face is still found after the solid-fill fallback.
+    given, the faces it finds in ``pixels`` are covered. Returns a new array, every face
+    covered and the share of the image covered. Raises RedactionError when a face is still
+    found after the solid-fill fallback.
     """
     out = pixels.copy()
     height, width = out.shape[:2]
+    covered_mask = np.zeros((height, width), bool)
     recheck_score = max(0.0, min_face_score - _RECHECK_SCORE_MARGIN)
     recheck_size = min_face_px * _RECHECK_SIZE_FACTOR
     # No face known yet: look at the output itself, where a face may show at its own scale.
@@ -114,13 +129,15 @@ def redact_faces(pixels: np.ndarray, faces: Sequence[Face], method: FacePolicy, 
         round_method = method if step < REDACTION_ROUNDS else FacePolicy.FILL
         round_params = params.escalated(step)
         for face in todo:
-            _cover(out, redaction_box(face, width, height, round_params), round_method, face.size, round_params)
+            box = redaction_box(face, width, height, round_params)
+            _cover(out, box, round_method, face.size, round_params)
+            covered_mask[box[1]:box[3], box[0]:box[2]] = True
         covered += todo
         todo = list(detect(out[..., :3], recheck_size, recheck_score))
     if todo:
         raise RedactionError(f"{len(todo)} face(s) still detected after {REDACTION_ROUNDS} rounds of "
                              f"'{method.value}' and a solid fill")
-    return out, tuple(covered)
+    return Redaction(out, tuple(covered), float(covered_mask.mean()) if covered else 0.0)
 
 
 def visible_faces(plan: Plan, faces: Sequence[Face], *, min_face_px: float,
@@ -154,29 +171,47 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
                       detect: Detector = _shared_detector) -> tuple[np.ndarray, Plan, tuple[Face, ...]]:
     """Apply ``options.faces`` to the rendered ``pixels`` of ``plan``.
 
-    Returns the (possibly redacted) pixels, the plan with any warning added, and the face
-    regions covered, in output pixels.
+    ``auto`` becomes ``reject`` for a target that refuses faces and ``keep`` elsewhere; ``keep``
+    and ``flag`` warn when the target refuses the faces they leave in. Returns the (possibly
+    redacted) pixels, the plan with any warning added, and the face regions covered, in
+    output pixels. Raises RedactionError when the redaction would cover nearly the whole
+    output (nothing of the picture would be left), and warns when it covers most of it.
     """
-    policy = options.faces
-    if policy is FacePolicy.KEEP:
+    target = plan.target
+    policy = options.faces.for_target(target.refuses_faces)
+    refused = (f"{target.preset or target.name} refuses images with human faces, so check fails "
+               "this output (faces='blur' or 'avoid' redacts them)") if target.refuses_faces else ""
+    if policy is FacePolicy.KEEP and not target.refuses_faces:
         return pixels, plan, ()
     visible = visible_faces(plan, plan.faces, min_face_px=options.min_face_px,
                             min_face_score=options.min_face_score)
-    if policy is FacePolicy.FLAG:
+    if policy in (FacePolicy.KEEP, FacePolicy.FLAG):
         if visible:
-            plan = _warn(plan, f"{len(visible)} identifiable face(s) in the output")
+            plan = _warn(plan, f"{len(visible)} identifiable face(s) in the output"
+                         + (f"; {refused}" if refused else ""))
         return pixels, plan, ()
     if policy is FacePolicy.REJECT:
         if visible:
-            raise FacesFoundError(f"{len(visible)} identifiable face(s) in the output and faces='reject'",
+            why = "faces='reject'"
+            if options.faces is FacePolicy.AUTO:
+                why = (f"{target.preset or target.name} refuses images with human faces (the default "
+                       "faces='auto' rejects them there; faces='blur' or 'avoid' redacts them, "
+                       "faces='keep' writes them anyway)")
+            raise FacesFoundError(f"{len(visible)} identifiable face(s) in the output and {why}",
                                   faces=tuple(visible))
         return pixels, plan, ()
     # blur, pixelate, fill -- and avoid, whose window already left out what it could.
     method = FacePolicy.BLUR if policy is FacePolicy.AVOID else policy
-    pixels, covered = redact_faces(pixels, visible, method, detect=detect,
-                                   min_face_px=options.min_face_px, min_face_score=options.min_face_score)
+    pixels, covered, coverage = redact_faces(pixels, visible, method, detect=detect,
+                                             min_face_px=options.min_face_px,
+                                             min_face_score=options.min_face_score)
+    if coverage >= REDACTION_REFUSED_COVERAGE:
+        raise RedactionError(f"redacting {len(covered)} face region(s) ({method.value}) would cover "
+                             f"{coverage:.0%} of the output, leaving nothing of the picture; frame a "
+                             "larger region or use a size at which the faces are smaller")
     if covered:
-        plan = _warn(plan, f"{len(covered)} face region(s) redacted ({method.value})")
+        plan = _warn(plan, f"{len(covered)} face region(s) redacted ({method.value})"
+                     + (f", covering {coverage:.0%} of the output" if coverage > REDACTION_WARN_COVERAGE else ""))
     return pixels, plan, covered
 
 

@@ -38,10 +38,10 @@ def test_redaction_does_not_modify_its_input():
     pixels = one_face(800, 600, 400, 300, 220)
     before = pixels.copy()
     faces = detect_faces(pixels)
-    out, covered = redact_faces(pixels, faces, FacePolicy.BLUR,
+    out, covered, coverage = redact_faces(pixels, faces, FacePolicy.BLUR,
                                 detect=lambda rgb, size, score: detect_faces(rgb, min_size_px=size, min_score=score),
                                 min_face_px=20, min_face_score=0.55)
-    assert np.array_equal(pixels, before) and len(covered) == 1
+    assert np.array_equal(pixels, before) and len(covered) == 1 and 0 < coverage < 0.5
     assert not np.array_equal(out, before)
 
 
@@ -116,14 +116,80 @@ def test_avoid_leaves_the_face_out_when_the_content_allows():
 @pytest.mark.parametrize("preset", sorted(presets()))
 def test_frame_then_check_passes_whenever_the_policy_allows(preset):
     scene = one_face()
+    refuses = presets()[preset].refuses_faces
     for size in presets()[preset].sizes:
         target = f"{preset}:{size}"
         blurred = smartframe.frame(scene, target, faces="blur")
         assert smartframe.check(blurred.to_bytes(), target).ok
         kept = smartframe.frame(scene, target, faces="keep")
         report = smartframe.check(kept.to_bytes(), target)
-        assert report.ok == (not presets()[preset].refuses_faces), report.violations
+        assert report.ok == (not refuses), report.violations
         assert len(report.faces) == 1  # reported either way
+        # keep leaves the face in: where the target refuses it, the result says check will fail
+        assert any("check fails this output" in w for w in kept.warnings) == refuses
+        # the default policy never writes silently what the target refuses: it refuses to frame it
+        if refuses:
+            with pytest.raises(FacesFoundError, match=f"{preset} refuses images with human faces"):
+                smartframe.frame(scene, target)
+        else:
+            default = smartframe.frame(scene, target)
+            assert smartframe.check(default.to_bytes(), target).ok
+            assert not any("face" in w for w in default.warnings)
+
+
+@pytest.mark.parametrize("policy", ["auto", "keep", "flag", "blur", "pixelate", "fill", "avoid", "reject"])
+@pytest.mark.parametrize("preset", sorted(presets()))
+def test_every_policy_either_passes_check_or_says_why_for_every_preset(preset, policy):
+    """frame then check passes for every preset whenever the face policy allows it: otherwise
+    the frame call fails with a constraint error or its warnings say check will fail it."""
+    scene = one_face()
+    target = f"{preset}:{presets()[preset].sizes[0]}"
+    try:
+        result = smartframe.frame(scene, target, faces=policy)
+    except FacesFoundError:
+        assert presets()[preset].refuses_faces or policy == "reject"
+        return
+    report = smartframe.check(result.to_bytes(), target)
+    if not report.ok:
+        assert [v.rule for v in report.violations] == ["faces"]
+        assert any("check fails this output" in w for w in result.warnings), result.warnings
+
+
+def test_the_default_policy_is_auto_and_only_detects_where_it_matters():
+    from smartframe.options import FrameOptions
+
+    assert FrameOptions().faces is FacePolicy.AUTO
+    assert FacePolicy.AUTO.for_target(True) is FacePolicy.REJECT
+    assert FacePolicy.AUTO.for_target(False) is FacePolicy.KEEP
+    assert FacePolicy.BLUR.for_target(True) is FacePolicy.BLUR
+    plain = smartframe.frame(one_face(), "1280x720", strategy="centre")
+    assert plain.faces == ()  # centre, a target that allows faces: no detection run
+    sora = smartframe.frame(one_face(), "sora-2", strategy="centre", faces="keep")
+    assert len(sora.faces) == 1  # a target that refuses faces: detection runs to warn
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate", "fill", "avoid"])
+def test_redaction_of_most_of_the_frame_warns_and_of_all_of_it_fails(method):
+    most = smartframe.frame(face_scene(1600, 900, 800, 450, 500), "1280x720", faces=method)
+    (warning,) = [w for w in most.warnings if "redacted" in w]
+    share = int(warning.rsplit("covering ", 1)[1].split("%")[0])
+    assert 50 < share < 90
+    with pytest.raises(RedactionError, match=r"would cover \d+% of the output"):
+        smartframe.frame(face_scene(1600, 900, 800, 450, 800), "1280x720", faces=method)
+    small = smartframe.frame(one_face(), "1280x720", faces=method if method != "avoid" else "blur")
+    assert not any("covering" in w for w in small.warnings)
+
+
+def test_reasons_say_when_a_face_is_cut_or_could_not_be_kept_out():
+    tall_face = face_scene(900, 1600, 450, 700, 700)  # the face is taller than a 16:9 window
+    cut = smartframe.frame(tall_face, "1280x720", faces="flag")
+    assert cut.plan.reason == "faces: kept 0 of 1 whole, 1 cut (1 larger than the window)"
+    centred = face_scene(1000, 900, 500, 450, 200)  # in every 9:16 window
+    forced = smartframe.frame(centred, "720x1280", faces="avoid")
+    assert forced.plan.reason == "faces: 1 of 1 could not be kept out of the window"
+    assert any("redacted (blur)" in w for w in forced.warnings)
+    kept = smartframe.frame(one_face(), "720x1280", faces="flag")
+    assert kept.plan.reason == "faces: kept 1 of 1"  # whole: no cut reported
 
 
 def test_check_reports_faces_with_boxes_sizes_and_scores():
@@ -175,15 +241,3 @@ def test_analysis_is_the_same_with_one_thread_or_two():
     assert len(two.faces) == 1 and two.faces == one.faces
     assert np.array_equal(two.importance, one.importance)
     assert (two.grid_scale, two.grid_origin) == (one.grid_scale, one.grid_origin)
-
-
-def test_reasons_say_when_a_face_is_cut_or_could_not_be_kept_out():
-    tall_face = face_scene(900, 1600, 450, 700, 700)  # the face is taller than a 16:9 window
-    cut = smartframe.frame(tall_face, "1280x720", faces="flag")
-    assert cut.plan.reason == "faces: kept 0 of 1 whole, 1 cut (1 larger than the window)"
-    centred = face_scene(1000, 900, 500, 450, 200)  # in every 9:16 window
-    forced = smartframe.frame(centred, "720x1280", faces="avoid")
-    assert forced.plan.reason == "faces: 1 of 1 could not be kept out of the window"
-    assert any("redacted (blur)" in w for w in forced.warnings)
-    kept = smartframe.frame(one_face(), "720x1280", faces="flag")
-    assert kept.plan.reason == "faces: kept 1 of 1"  # whole: no cut reported
