@@ -26,7 +26,9 @@ print ``str(error)`` on one line.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 __all__ = [
     "SmartframeError",
@@ -49,6 +51,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "naming_the_source",
 ]
 
 EXIT_OK = 0
@@ -70,6 +73,24 @@ class SmartframeError(Exception):
         self.message = message
         self.source = None if source is None else str(source)
         super().__init__(f"{self.source}: {message}" if self.source else message)
+
+    def name_source(self, source: str | os.PathLike) -> None:
+        """Set ``source`` when the error was raised without one (the code that raised it did
+        not know the input), so ``str(error)`` reads ``"<source>: <message>"``."""
+        if self.source is None:
+            self.source = str(source)
+            self.args = (f"{self.source}: {self.message}",)
+
+
+@contextlib.contextmanager
+def naming_the_source(source: str | os.PathLike) -> Iterator[None]:
+    """Name ``source`` in every SmartframeError raised inside the block without one (a byte
+    budget, a face refused, a redaction failed): the one-line message then names the input."""
+    try:
+        yield
+    except SmartframeError as error:
+        error.name_source(source)
+        raise
 
 
 class OptionError(SmartframeError, ValueError):

@@ -15,7 +15,7 @@ from PIL import Image
 
 from .analysis import Analysis, Face, analyse
 from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
-from .errors import OptionError
+from .errors import OptionError, SmartframeError, naming_the_source
 from .geometry import Box, Size
 from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
@@ -106,13 +106,14 @@ class FrameResult:
         (:meth:`default_format`) and must be one the target accepts (a preset's formats bind
         the output: OptionError otherwise); ``max_bytes`` defaults to the target's limit
         (None: no limit). ``metadata="keep"`` writes the source's EXIF (orientation reset to
-        1); the default strips it."""
+        1); the default strips it. A ByteBudgetError names the source."""
         requested = None if isinstance(format, _FromTarget) else format
         fmt = choose_format(self.target, requested, alpha=self.image.mode == "RGBA")
         limit = self.target.max_bytes if isinstance(max_bytes, _FromTarget) else max_bytes
         check_encode_settings(metadata=metadata)
         exif = self.exif if metadata == "keep" else None
-        return encode(self.image, fmt, quality=quality, max_bytes=limit, exif=exif)
+        with naming_the_source(self.source.name):
+            return encode(self.image, fmt, quality=quality, max_bytes=limit, exif=exif)
 
     def to_bytes(self, format: str | _FromTarget = FROM_TARGET, **encode_options) -> bytes:
         """The encoded bytes; see :meth:`encode` for the options."""
@@ -188,7 +189,8 @@ def frame_sizes(source: Source, sizes: Sequence[object], *, options: FrameOption
     """
     opts = make_options(options, option_values)
     loaded, analysis, plans = prepare(source, sizes, opts)
-    return [_render(loaded, plan, opts) for plan in plans]
+    with naming_the_source(loaded.info.name):  # a constraint error names the input
+        return [_render(loaded, plan, opts) for plan in plans]
 
 
 def make_plan(source: Source, size: object, *, options: FrameOptions | None = None,
@@ -219,7 +221,7 @@ def prepare(source: Source, sizes: Sequence[object],
     specs = [parse_target(s) for s in sizes]
     if not specs:
         raise OptionError("sizes", sizes, "at least one size")
-    with open_source(source, limits=opts.limits) as opened:
+    with open_source(source, limits=opts.limits) as opened, naming_the_source(opened.info.name):
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)

@@ -223,6 +223,21 @@ def test_report_is_json_ready():
     assert data["faces"] == []
 
 
+@pytest.mark.parametrize("kwargs, field, fragment", [
+    ({"options": {"fit": "pad"}}, "options", "FrameOptions"),
+    ({"options": "pad"}, "options", "FrameOptions"),
+    ({"fitt": "pad"}, "fitt", "did you mean 'fit'"),
+    ({"stratgy": "centre"}, "stratgy", "did you mean 'strategy'"),
+    ({"quality": 80}, "quality", "not an option"),  # an encoding setting, not a framing option
+    ({"fit": "crop"}, "fit", "'cover', 'pad', 'stretch'"),
+])
+def test_bad_options_are_option_errors_naming_the_argument(kwargs, field, fragment):
+    for call in (smartframe.frame, smartframe.make_plan):
+        with pytest.raises(OptionError) as error:
+            call(flat(10, 10), "64x36", **kwargs)
+        assert error.value.field == field and fragment in str(error.value)
+
+
 FLAT_IMAGES = {
     "black": np.zeros((1000, 1000, 3), np.uint8),
     "white": np.full((1000, 1000, 3), 255, np.uint8),
@@ -245,21 +260,6 @@ def test_flat_images_stay_centred_on_weak_evidence(name, size):
     assert result.crop_box == pytest.approx(centred.crop_box, abs=1.0)
 
 
-@pytest.mark.parametrize("kwargs, field, fragment", [
-    ({"options": {"fit": "pad"}}, "options", "FrameOptions"),
-    ({"options": "pad"}, "options", "FrameOptions"),
-    ({"fitt": "pad"}, "fitt", "did you mean 'fit'"),
-    ({"stratgy": "centre"}, "stratgy", "did you mean 'strategy'"),
-    ({"quality": 80}, "quality", "not an option"),  # an encoding setting, not a framing option
-    ({"fit": "crop"}, "fit", "'cover', 'pad', 'stretch'"),
-])
-def test_bad_options_are_option_errors_naming_the_argument(kwargs, field, fragment):
-    for call in (smartframe.frame, smartframe.make_plan):
-        with pytest.raises(OptionError) as error:
-            call(flat(10, 10), "64x36", **kwargs)
-        assert error.value.field == field and fragment in str(error.value)
-
-
 def test_pad_is_opaque_with_a_colour_and_with_blur_when_alpha_is_kept():
     rgba = np.zeros((100, 200, 4), np.uint8)
     rgba[..., :3], rgba[..., 3] = (200, 50, 50), 128
@@ -273,6 +273,30 @@ def test_pad_is_opaque_with_a_colour_and_with_blur_when_alpha_is_kept():
         assert pixels[100, 100, 3] == 128 and pixels[100, 10, 3] == 0  # the content keeps its alpha
         if background == "blur":
             assert pad[..., 1].max() < 100  # no green from under the transparent part
+
+
+def test_constraint_errors_name_the_input(tmp_path):
+    from smartframe.scenes import face_scene
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)).save(path)
+    result = smartframe.frame(path, "640x480", strategy="centre")
+    with pytest.raises(smartframe.ByteBudgetError) as budget:
+        result.to_bytes("jpeg", max_bytes=100)
+    faces = tmp_path / "face.png"
+    Image.fromarray(face_scene(1600, 900, 1100, 450, 260)).save(faces)
+    with pytest.raises(smartframe.FacesFoundError) as found:
+        smartframe.frame(faces, "1280x720", faces="reject")
+    closeup = tmp_path / "closeup.png"
+    Image.fromarray(face_scene(1600, 900, 800, 450, 800)).save(closeup)
+    with pytest.raises(smartframe.RedactionError) as redaction:
+        smartframe.frame(closeup, "1280x720", faces="fill")
+    for error, source in ((budget, path), (found, faces), (redaction, closeup)):
+        assert error.value.source == str(source)
+        assert str(error.value).startswith(f"{source}: ") and "\n" not in str(error.value)
+    with pytest.raises(smartframe.ByteBudgetError) as from_bytes:
+        smartframe.frame(path.read_bytes(), "640x480", strategy="centre").to_bytes("jpeg", max_bytes=100)
+    assert from_bytes.value.source == "<bytes>"
 
 
 def test_webp_beyond_16383_px_is_an_option_error_before_encoding():
