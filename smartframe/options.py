@@ -324,6 +324,31 @@ class FrameOptions:
             return self.strategy
         return Strategy.FOCUS if self.focus is not None else Strategy.SMART
 
+    def unused(self) -> tuple[str, ...]:
+        """Options set away from their default that do nothing with the rest, one sentence
+        each (the plan's warnings repeat them): a pad background or position without
+        ``fit="pad"``, a strategy or focus point without a cover window to place, a focus
+        point with ``strategy="centre"``."""
+        default = _DEFAULTS
+        found = []
+        if self.fit is not Fit.PAD:
+            if self.background != default.background:
+                found.append(f"background={self.background!r} does nothing with fit='{self.fit}' "
+                             "(it fills the bars of fit='pad')")
+            if self.pad_position is not default.pad_position:
+                found.append(f"pad_position='{self.pad_position}' does nothing with fit='{self.fit}' "
+                             "(it places the content of fit='pad')")
+        if self.fit is not Fit.COVER:
+            if self.strategy is not None:
+                found.append(f"strategy='{self.strategy}' does nothing with fit='{self.fit}' "
+                             "(only fit='cover' has a window to place)")
+            if self.focus is not None:
+                found.append(f"focus={self.focus} does nothing with fit='{self.fit}' "
+                             "(only fit='cover' has a window to place)")
+        elif self.strategy is Strategy.CENTRE and self.focus is not None:
+            found.append(f"focus={self.focus} does nothing with strategy='centre'")
+        return tuple(found)
+
     @classmethod
     def field_names(cls) -> frozenset[str]:
         return frozenset(f.name for f in fields(cls))
@@ -338,3 +363,6 @@ def _check_number(field: str, value: object, *, low: float, high: float = math.i
     if not (math.isfinite(number) and low <= number <= high):
         raise OptionError(field, value, f"a number {bound}")
     return number
+
+
+_DEFAULTS = FrameOptions()  # after _check_number, which building it needs

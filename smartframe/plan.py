@@ -195,7 +195,7 @@ def plan_frame(
     size = target.size
     fit = options.fit
     strategy = options.resolved_strategy
-    warnings = [n for n in notes if n.startswith("WARNING")]
+    warnings = [n for n in notes if n.startswith("WARNING")] + list(options.unused())
     confidence: float | None = None
     reason = ""
     background = None

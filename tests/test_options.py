@@ -114,3 +114,30 @@ def test_limits_validate():
     assert Limits().max_decode_bytes == 1 << 30
     with pytest.raises(OptionError):
         FrameOptions(limits={"max_pixels": 5})
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"background": "blur"}, "background='blur' does nothing with fit='cover'"),
+    ({"background": "red", "fit": "stretch"}, "background=(255, 0, 0) does nothing with fit='stretch'"),
+    ({"pad_position": "top"}, "pad_position='top' does nothing with fit='cover'"),
+    ({"strategy": "smart", "fit": "pad"}, "strategy='smart' does nothing with fit='pad'"),
+    ({"focus": (0.2, 0.2), "fit": "stretch"}, "does nothing with fit='stretch'"),
+    ({"focus": (0.2, 0.2), "strategy": "centre"}, "does nothing with strategy='centre'"),
+])
+def test_options_that_do_nothing_are_named(values, fragment):
+    from smartframe.analysis import Analysis
+    from smartframe.geometry import Size
+    from smartframe.plan import plan_frame
+    from smartframe.targets import parse_target
+
+    options = FrameOptions(**values)
+    assert [u for u in options.unused() if fragment in u], options.unused()
+    plan = plan_frame(parse_target("64x36"), Size(100, 100), options, Analysis(importance=None))
+    assert any(fragment in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("values", [{}, {"fit": "pad", "background": "blur", "pad_position": "top"},
+                                    {"strategy": "focus", "focus": (0.1, 0.1)}, {"focus": (0.3, 0.3)},
+                                    {"strategy": "smart", "focus": (0.3, 0.3)}])
+def test_options_that_act_are_not_named(values):
+    assert FrameOptions(**values).unused() == ()
