@@ -1,9 +1,12 @@
 """Explain: a picture of why a window was chosen.
 
-The overlay draws, over a copy of the photo: the importance map as a heat map, the centre
-window (white, dashed), each chosen window (a colour per target size, labelled with the
-size, strategy and confidence), and the faces (red, with their scores). It reads the same
-plans that render the outputs, so it shows exactly what was done.
+The overlay draws, over a copy of the photo: the importance map as a heat map, each chosen
+window (a colour per target size, labelled with the size, strategy and confidence), the
+centre window of each size (dashed, in that size's colour), and the faces (red, with their
+scores). Labels are stacked so that they never overlap. A thin strip is stretched across
+its short side so that the overlay is at least ``max_side / 8`` pixels there (the windows
+are drawn in the same stretched frame). It reads the same plans that render the outputs,
+so it shows exactly what was done.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis
+from .errors import OptionError
+from .geometry import whole_number
 from .geometry import Box, Size, cover_window_size, place_window
 from .load import Source
 from .options import FrameOptions
 from .pipeline import make_options, prepare
 from .plan import Plan
 
-__all__ = ["explain", "draw_overlay"]
+__all__ = ["explain", "draw_overlay", "check_max_side", "MAX_SIDE_RANGE"]
+
+#: The overlay's longer side may be this many pixels (inclusive).
+MAX_SIDE_RANGE = (64, 8192)
 
 # One colour per target size (RGB), cycled.
 _WINDOW_COLOURS = [(40, 220, 90), (255, 190, 0), (0, 190, 255), (230, 80, 230)]
 _FACE_COLOUR = (255, 40, 40)
-_CENTRE_COLOUR = (255, 255, 255)
 
 
 def explain(source: Source, sizes: object, *, max_side: int = 1280,
@@ -36,12 +43,22 @@ def explain(source: Source, sizes: object, *, max_side: int = 1280,
     Returns the overlay (RGB, longer side ``max_side`` pixels) and the plans, which are the
     ones :func:`~smartframe.frame` would render: same decode, same analysis.
     """
+    check_max_side(max_side)
     opts = make_options(options, option_values)
     size_list = sizes if isinstance(sizes, (list, tuple)) and not _is_size_pair(sizes) else [sizes]
     loaded, analysis, plans = prepare(source, size_list, opts)
     pixels = loaded.pixels[..., :3]
     overlay = draw_overlay(pixels, loaded.working_scale, analysis, plans, max_side=max_side)
     return overlay, plans
+
+
+def check_max_side(max_side: object) -> int:
+    """``max_side`` as an int within :data:`MAX_SIDE_RANGE`, or OptionError naming it."""
+    number = whole_number(max_side)
+    low, high = MAX_SIDE_RANGE
+    if number is None or not low <= number <= high:
+        raise OptionError("max_side", max_side, f"a whole number of pixels {low}..{high}")
+    return number
 
 
 def _is_size_pair(value) -> bool:
@@ -56,28 +73,34 @@ def draw_overlay(pixels: np.ndarray, working_scale: tuple[float, float], analysi
     """
     height, width = pixels.shape[:2]
     fit = max_side / max(width, height)  # the decode may be smaller than the overlay: enlarge
-    canvas_size = Size(max(1, round(width * fit)), max(1, round(height * fit)))
+    shortest = max(1, max_side // 8)  # a 1x5000 strip must not become a 1x1280 picture
+    canvas_size = Size(max(min(shortest, max_side), round(width * fit)),
+                       max(min(shortest, max_side), round(height * fit)))
+    grow = canvas_size.width / width > 1 or canvas_size.height / height > 1
     canvas = cv2.resize(np.ascontiguousarray(pixels), tuple(canvas_size),
-                        interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR)
+                        interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA)
     sx, sy = working_scale[0] * canvas_size.width / width, working_scale[1] * canvas_size.height / height
     if analysis.importance is not None:
         canvas = _heat(canvas, analysis.importance)
     thickness = max(2, round(max(canvas_size) / 300))
+    placed: list[tuple[int, int, int, int]] = []  # label rectangles already drawn
     for index, plan in enumerate(plans):
+        colour = _WINDOW_COLOURS[index % len(_WINDOW_COLOURS)]
         if plan.fit.value == "cover":
             centre = place_window(plan.region, cover_window_size(plan.region, plan.output_size),
                                   plan.region.centre)
-            _dashed_rectangle(canvas, centre.scaled(sx, sy), _CENTRE_COLOUR, max(1, thickness // 2))
-        colour = _WINDOW_COLOURS[index % len(_WINDOW_COLOURS)]
+            # dashed in the size's own colour (offset per size), so several can be told apart
+            _dashed_rectangle(canvas, centre.scaled(sx, sy), colour, max(1, thickness // 2),
+                              phase=index % 2)
         box = plan.crop_box.scaled(sx, sy)
         _rectangle(canvas, box, colour, thickness)
         confidence = "" if plan.confidence is None else f" {plan.confidence:.2f}"
         label = f"{plan.output_size} {plan.strategy.value if plan.strategy else plan.fit.value}{confidence}"
-        _label(canvas, label, (box.x0 + thickness + 2, box.y0 + thickness + 2), colour)
+        _label(canvas, label, (box.x0 + thickness + 2, box.y0 + thickness + 2), colour, placed)
     for face in analysis.faces:
         box = face.box.scaled(sx, sy)
         _rectangle(canvas, box, _FACE_COLOUR, max(1, thickness - 1))
-        _label(canvas, f"{face.score:.2f}", (box.x0, box.y1 + 2), _FACE_COLOUR)
+        _label(canvas, f"{face.score:.2f}", (box.x0, box.y1 + 2), _FACE_COLOUR, placed)
     return Image.fromarray(canvas, "RGB")
 
 
@@ -96,21 +119,47 @@ def _rectangle(canvas: np.ndarray, box: Box, colour, thickness: int) -> None:
                   colour, thickness, lineType=cv2.LINE_AA)
 
 
-def _dashed_rectangle(canvas: np.ndarray, box: Box, colour, thickness: int, dash: int = 12) -> None:
+def _dashed_rectangle(canvas: np.ndarray, box: Box, colour, thickness: int, dash: int = 12,
+                      phase: int = 0) -> None:
+    """A dashed outline; ``phase`` 1 draws the gaps of phase 0, so two coinciding outlines
+    interleave instead of hiding each other."""
     corners = [(box.x0, box.y0), (box.x1, box.y0), (box.x1, box.y1), (box.x0, box.y1)]
     for (xa, ya), (xb, yb) in zip(corners, corners[1:] + corners[:1]):
         length = max(abs(xb - xa), abs(yb - ya))
         steps = max(1, int(length // dash))
-        for i in range(0, steps, 2):
+        for i in range(phase % 2, steps, 2):
             t0, t1 = i / steps, min(1.0, (i + 1) / steps)
             start = (round(xa + (xb - xa) * t0), round(ya + (yb - ya) * t0))
             end = (round(xa + (xb - xa) * t1), round(ya + (yb - ya) * t1))
             cv2.line(canvas, start, end, colour, thickness, lineType=cv2.LINE_AA)
 
 
-def _label(canvas: np.ndarray, text: str, origin: tuple[float, float], colour) -> None:
+def _label(canvas: np.ndarray, text: str, origin: tuple[float, float], colour,
+           placed: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """Draw ``text`` on a dark box at ``origin``, moved down (then up) past the labels in
+    ``placed`` and kept inside the canvas; returns and records its rectangle (x0, y0, x1, y1)."""
+    height, width = canvas.shape[:2]
     scale = max(0.4, max(canvas.shape[:2]) / 1600)
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    x, y = int(origin[0]), int(origin[1])
-    cv2.rectangle(canvas, (x, y), (x + w + 4, y + h + base + 4), (0, 0, 0), -1)
+    while w + 4 > width and scale > 0.3:  # a narrow overlay (a tall strip): smaller text
+        scale *= 0.85
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    box_w, box_h = w + 4, h + base + 4
+    x = int(min(max(0, origin[0]), max(0, width - box_w)))
+    y = int(min(max(0, origin[1]), max(0, height - box_h)))
+
+    def clash(top: int) -> bool:
+        return any(x < px1 and px0 < x + box_w and top < py1 and py0 < top + box_h
+                   for px0, py0, px1, py1 in placed)
+
+    candidates = [y + k * box_h for k in range(len(placed) + 1)] + [y - k * box_h for k in range(1, len(placed) + 1)]
+    free = [top for top in candidates if 0 <= top <= max(0, height - box_h) and not clash(top)]
+    if free:
+        y = free[0]
+    else:  # no room in this column: the next column to the right
+        x = int(min(max(px1 for px0, py0, px1, py1 in placed), max(0, width - box_w)))
+    rect = (x, y, x + box_w, y + box_h)
+    cv2.rectangle(canvas, (x, y), (x + box_w, y + box_h), (0, 0, 0), -1)
     cv2.putText(canvas, text, (x + 2, y + h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+    placed.append(rect)
+    return rect
