@@ -15,8 +15,9 @@ gave is accounted for.
     <stem>-<target>-<digest>.<ext>
 
 ``stem`` is the input's file name without its extension, transliterated to ASCII with every
-run of characters other than ``A-Z a-z 0-9 . _ -`` replaced by ``_`` (at most 64 characters,
-``image`` when nothing is left); ``target`` is the resolved target name with ``:`` as ``_``
+run of characters other than ``A-Z a-z 0-9 . _ -`` replaced by ``_``, leading and trailing
+``.``, ``_`` and ``-`` removed (no hidden names, none that reads as a command-line option;
+at most 64 characters, ``image`` when nothing is left); ``target`` is the resolved target name with ``:`` as ``_``
 (``1280x720``, ``sora-2_720x1280``); ``digest`` is the first 12 hex digits of the SHA-256 of the
 input's absolute path; ``ext`` is ``jpg``, ``png`` or ``webp``. The name depends only on the
 input's path and the target, so a rerun writes the same names, the same stem in two folders
@@ -65,7 +66,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .analysis import Face
-from .encode import check_encode_settings, normalise_format, write_atomic
+from .encode import check_encode_settings, choose_format, normalise_format, write_atomic
 from .errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -79,13 +80,15 @@ from .errors import (
     ProcessingTimeout,
     SmartframeError,
 )
-from .options import FrameOptions, Limits
+from .geometry import whole_number
+from .options import AlphaPolicy, FrameOptions, Limits, real_number
 from .pipeline import FROM_TARGET, frame_sizes, make_options
 from .targets import Preset, parse_target
 
 __all__ = [
     "frame_many",
     "BatchReport",
+    "BatchInterrupted",
     "ItemRecord",
     "ErrorInfo",
     "Timings",
@@ -296,7 +299,10 @@ class BatchReport:
     Counts are (input, size) items: ``total`` for this run's inputs, ``done`` and
     ``failed`` in this run, ``already_done`` found done in the manifest and left as they
     were. ``records`` are the lines this run wrote, in the order they finished.
-    ``elapsed_ms`` is the wall-clock time of the whole run.
+    ``elapsed_ms`` is the wall-clock time of the whole run. ``earlier_failures`` are
+    ``failed`` lines the manifest keeps from earlier runs for inputs that are not in this
+    run (an input since deleted, or one another run was given): they are neither retried
+    nor counted, and are listed so that a clean run does not hide them.
     """
 
     out_dir: str
@@ -307,6 +313,12 @@ class BatchReport:
     already_done: int
     records: tuple[ItemRecord, ...]
     elapsed_ms: float
+    earlier_failures: tuple[ItemRecord, ...] = ()
+
+    @property
+    def not_started(self) -> int:
+        """Items of this run with no outcome yet (non-zero only for an interrupted run)."""
+        return self.total - self.done - self.failed - self.already_done
 
     @property
     def failures(self) -> tuple[ItemRecord, ...]:
@@ -316,6 +328,15 @@ class BatchReport:
     def exit_code(self) -> int:
         """0 when every item is done, 1 when any failed (the ``batch`` command's exit code)."""
         return EXIT_OK if self.failed == 0 else EXIT_FAILED
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) stopped :func:`frame_many`. ``report`` counts what was finished and
+    recorded before it; running the same call again resumes."""
+
+    def __init__(self, report: BatchReport) -> None:
+        super().__init__(f"interrupted after {report.done} done, {report.failed} failed")
+        self.report = report
 
 
 #: ``progress(finished, total, record)``: called once with ``record=None`` when the work is
@@ -418,8 +439,12 @@ def _path_digest(path: str) -> str:
 
 def _size_label(spec: object) -> str:
     """The canonical label of a size spec (raises OptionError when it is not one)."""
-    parsed = parse_target(spec)
-    return parsed.name
+    return _spec_label(parse_target(spec))
+
+
+def _spec_label(parsed: object) -> str:
+    """``sora-2-pro``, ``sora-2-pro:16:9``, ``sora-2:1280x720`` or ``1280x720``."""
+    return parsed.label if isinstance(parsed, Preset) else parsed.name
 
 
 def _possible_targets(label: str) -> list[str]:
@@ -563,34 +588,56 @@ class _ManifestWriter:
 # --- the output folder -----------------------------------------------------------------------
 
 class _FolderLock:
-    """An exclusive lock on the output folder for one run (released by the OS if killed)."""
+    """An exclusive lock on the output folder for one run (released by the OS if killed).
+
+    The lock file is removed when the run ends. Because a waiting run may have opened the
+    file just before it was removed, a run that gets the lock checks that its file is still
+    the one at the path, and otherwise tries again on the new one.
+    """
 
     def __init__(self, folder: str) -> None:
         self._path = os.path.join(folder, _LOCK_NAME)
         self._fd: int | None = None
+        self._flock = None
 
     def __enter__(self) -> _FolderLock:
         try:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise OptionError("out", os.path.dirname(self._path),
-                              f"a folder smartframe can write to ({error.strerror})") from None
-        try:
             import fcntl
         except ImportError:
-            return self  # no fcntl (Windows): runs are not protected from each other
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            self._fd = None
-            raise OptionError("out", os.path.dirname(self._path),
-                              "a folder no other batch run is writing to (another run holds "
-                              f"{_LOCK_NAME}; wait for it to finish)") from None
-        return self
+            fcntl = None  # no fcntl (Windows): runs are not protected from each other
+        self._flock = fcntl
+        while True:
+            try:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise OptionError("out", os.path.dirname(self._path),
+                                  f"a folder smartframe can write to ({error.strerror})") from None
+            if fcntl is None:
+                self._fd = fd
+                return self
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise OptionError("out", os.path.dirname(self._path),
+                                  "a folder no other batch run is writing to (another run holds "
+                                  f"{_LOCK_NAME}; wait for it to finish)") from None
+            try:
+                current = os.stat(self._path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                self._fd = fd
+                return self
+            os.close(fd)  # the run before removed this file as it ended: lock the new one
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
+            if self._flock is not None:
+                try:
+                    os.unlink(self._path)  # while still holding the lock (see the class docstring)
+                except FileNotFoundError:
+                    pass  # removed by hand during the run: nothing to clean up
             os.close(self._fd)  # closing releases the lock
             self._fd = None
 
@@ -838,12 +885,14 @@ def frame_many(
     (replace it only to instrument or test the engine; it must be importable by workers).
 
     A failing input never stops the run: it is recorded and the run goes on. Raises
-    :class:`OptionError` for bad usage (before any work), KeyboardInterrupt when interrupted
-    (finished items stay recorded; run again to resume).
+    :class:`OptionError` for bad usage (before any work), :class:`BatchInterrupted` (a
+    KeyboardInterrupt holding the counts so far) when interrupted (finished items stay
+    recorded; run again to resume).
     """
     started = time.perf_counter()
     job, labels, timeout = _validate(sizes, out, options, option_values, workers, scheduler,
                                      timeout, format, quality, max_bytes, metadata)
+    workers = whole_number(workers) if workers is not None else None
     manifest_path = os.path.abspath(os.fspath(manifest) if manifest is not None
                                     else os.path.join(job.out_dir, MANIFEST_NAME))
     files, unmatched = collect_inputs(inputs, exclude=[job.out_dir, manifest_path])
@@ -874,6 +923,16 @@ def frame_many(
                 if progress is not None:
                     progress(len(records), total, record)
 
+        inputs_of_this_run = set(files) | absent
+        earlier_failures = tuple(r for r in kept if r.status == "failed" and r.input not in inputs_of_this_run)
+
+        def outcome() -> BatchReport:
+            failed = sum(r.status == "failed" for r in records)
+            return BatchReport(out_dir=job.out_dir, manifest=manifest_path, total=total + already_done,
+                               done=len(records) - failed, failed=failed, already_done=already_done,
+                               records=tuple(records), elapsed_ms=_ms_since(started),
+                               earlier_failures=earlier_failures)
+
         try:
             if progress is not None:
                 progress(0, total, None)
@@ -886,13 +945,12 @@ def frame_many(
             elif tasks:
                 _run_locally(tasks, deliver, workers=workers or _cpu_count(), timeout=timeout,
                              process_item=process_item)
+        except KeyboardInterrupt:
+            raise BatchInterrupted(outcome()) from None
         finally:
             writer.close()
             _remove_stale_temporaries(job.out_dir, manifest_path)
-    failed = sum(r.status == "failed" for r in records)
-    return BatchReport(out_dir=job.out_dir, manifest=manifest_path, total=total + already_done,
-                       done=len(records) - failed, failed=failed, already_done=already_done,
-                       records=tuple(records), elapsed_ms=_ms_since(started))
+    return outcome()
 
 
 def _validate(sizes, out, options, option_values, workers, scheduler, timeout, format, quality,
@@ -900,25 +958,37 @@ def _validate(sizes, out, options, option_values, workers, scheduler, timeout, f
     opts = make_options(options, option_values)
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes, e.g. ['1280x720']")
-    labels = list(dict.fromkeys(_size_label(s) for s in sizes))
+    sizes = list(sizes)
+    specs = [parse_target(s) for s in sizes]
+    labels = [_spec_label(spec) for spec in specs]
     if not labels:
         raise OptionError("sizes", sizes, "at least one size")
-    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+    for index, label in enumerate(labels):
+        if label in labels[:index]:
+            raise OptionError("sizes", sizes, f"each size once; {label!r} is given twice")
+    number = whole_number(workers) if workers is not None else None
+    if workers is not None and (number is None or number < 1):
         raise OptionError("workers", workers, "a whole number >= 1")
+    workers = number
     if workers is not None and scheduler is not None:
         raise OptionError("workers", workers, "no value with a Dask scheduler (the cluster sizes itself)")
-    if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
-            or not (0 < timeout < float("inf"))):
+    seconds = real_number(timeout)
+    if seconds is None or not (0 < seconds < float("inf")):
         raise OptionError("timeout", timeout, "a number of seconds > 0")
     if format is not None:
         format = normalise_format(format)
-    check_encode_settings(quality=quality, max_bytes=None if max_bytes is FROM_TARGET else max_bytes,
-                          metadata=metadata)
+    for spec in specs:  # a preset's formats bind the output: refused here, before any work
+        choose_format(spec, format, alpha=opts.alpha is AlphaPolicy.KEEP)
+    quality, limit = check_encode_settings(quality=quality,
+                                           max_bytes=None if max_bytes is FROM_TARGET else max_bytes,
+                                           metadata=metadata)
+    if max_bytes is not FROM_TARGET:
+        max_bytes = limit
     if scheduler is not None:
         _dask_engine()  # a missing extra is a usage error, found before any work
     job = Job(out_dir=os.path.abspath(os.fspath(out)), options=opts, format=format, quality=quality,
               max_bytes=max_bytes, metadata=metadata)
-    return job, labels, float(timeout)
+    return job, labels, seconds
 
 
 def _refuse_overwriting_inputs(files: list[str], labels: list[str], out_dir: str, manifest: str) -> None:

@@ -131,7 +131,7 @@ def _frame_options(function):
         click.option("--pad-position", type=_choice(PadPosition), default="centre", show_default=True),
         click.option("--crop-bounds", metavar="L,T,R,B", default=None,
                      help="Frame only this region: fractions left,top,right,bottom."),
-        click.option("--faces", "face_policy", type=_choice(FacePolicy), default="keep", show_default=True,
+        click.option("--faces", "face_policy", type=_choice(FacePolicy), default="auto", show_default=True,
                      help="What to do about identifiable faces."),
         click.option("--min-face-px", type=float, default=20.0, show_default=True,
                      help="Smallest identifiable face, in output pixels."),

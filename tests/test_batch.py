@@ -377,3 +377,79 @@ def test_the_progress_bar_counts_failures(capsys):
     progress(2, 2, ItemRecord(input="/b.jpg", size="160x90", status="failed", settings="x"))
     err = capsys.readouterr().err
     assert "2/2" in err and "failed=1" in err
+
+
+# --- issue 9 ----------------------------------------------------------------------------------
+
+NAMING_RULE = ("leading and trailing `.`, `_` and `-` removed (so that no name is hidden or reads as "
+               "a command-line option")
+
+
+@pytest.mark.parametrize("stem, expected", [
+    ("-beach", "beach"), ("--rm -rf", "rm_-rf"), (".hidden", "hidden"), ("__x__", "x"), ("a-b.c_d", "a-b.c_d"),
+    ("x-", "x"), ("-", "image"), ("Été-", "Ete"),
+])
+def test_names_drop_leading_and_trailing_dots_underscores_and_dashes_as_documented(stem, expected):
+    assert output_name(f"/in/{stem}.jpg", "160x90", "jpeg").rsplit("-160x90-", 1)[0] == expected
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert NAMING_RULE in " ".join(readme.split())  # the README states the rule the code follows
+
+
+def test_the_lock_file_is_removed_when_the_run_ends_and_a_stale_one_is_harmless(photos, tmp_path):
+    root, _ = photos
+    out = tmp_path / "out"
+    frame_many([root / "a"], ["160x90"], out, strategy="centre", workers=1)
+    assert not (out / ".smartframe-batch.lock").exists()
+    (out / ".smartframe-batch.lock").write_text("")  # left by a killed run: no process holds it
+    again = frame_many([root / "a"], ["160x90"], out, strategy="centre", workers=1)
+    assert again.already_done == 2 and not (out / ".smartframe-batch.lock").exists()
+    with _FolderLock(str(out)):
+        assert (out / ".smartframe-batch.lock").exists()
+        with pytest.raises(OptionError, match="another run"):
+            with _FolderLock(str(out)):
+                pass
+    assert not (out / ".smartframe-batch.lock").exists()
+
+
+def test_a_lock_removed_by_the_run_before_is_not_shared(tmp_path):
+    """A run that opened the lock file just before the run holding it removed it must not
+    hold a lock on the removed file while a third run locks a new one."""
+    import fcntl
+
+    first = _FolderLock(str(tmp_path)).__enter__()
+    path = tmp_path / ".smartframe-batch.lock"
+    stale = os.open(path, os.O_RDWR)  # a second run opens the file, then waits for the lock
+    first.__exit__(None, None, None)  # the first run ends: the file is unlinked, the lock released
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the waiting run now holds a removed file ...
+    third = _FolderLock(str(tmp_path)).__enter__()  # ... and a third run gets the real lock
+    with pytest.raises(OptionError, match="another run"):
+        _FolderLock(str(tmp_path)).__enter__()
+    third.__exit__(None, None, None)
+    os.close(stale)
+
+
+def test_an_interrupted_run_reports_what_was_done(photos, tmp_path):
+    root, _ = photos
+    out = tmp_path / "out"
+
+    def stop_after_two(finished, total, record):
+        if finished == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(smartframe.batch.BatchInterrupted) as interrupted:
+        frame_many([root], ["160x90"], out, strategy="centre", workers=1, progress=stop_after_two)
+    report = interrupted.value.report
+    assert isinstance(interrupted.value, KeyboardInterrupt)
+    assert (report.done, report.failed, report.not_started) == (2, 0, 2)
+    assert len(manifest_lines(out / "manifest.jsonl")) == 2
+    assert not (out / ".smartframe-batch.lock").exists()
+
+
+def test_a_ratio_spec_is_its_own_size_label(photos, tmp_path):
+    root, _ = photos
+    report = frame_many([root / "a"], ["sora-2-pro:16:9", "sora-2-pro:9:16"], tmp_path / "out",
+                        strategy="centre", workers=1, faces="keep")
+    assert {r.size for r in report.records} == {"sora-2-pro:16:9", "sora-2-pro:9:16"}
+    assert {r.target for r in report.records} == {"sora-2-pro:1280x720", "sora-2-pro:720x1280"}
+
+
