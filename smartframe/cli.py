@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -16,10 +17,10 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .batch import frame_many
+from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
-from .encode import format_from_path, normalise_format, write_atomic
-from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError
+from .encode import check_encode_settings, choose_format, format_from_path, normalise_format, write_atomic
+from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OptionError, OutputError, SmartframeError
 from .native import captured_stderr
 from .options import (
     AlphaPolicy,
@@ -31,25 +32,50 @@ from .options import (
     Strategy,
 )
 from .pipeline import FrameResult, frame_sizes
-from .targets import presets
+from .targets import Preset, parse_target, presets
 
 __all__ = ["main"]
 
 
+class _UsageLine(click.ClickException):
+    """A usage error shown as the one line every smartframe error is, exit code 2.
+
+    click's own usage errors print three lines (``Usage:``, ``Try ...``, ``Error: ...``)."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"smartframe: {_one_line(f'usage error: {self.message}')}", err=True)
+
+
 class _Group(click.Group):
     """Maps errors to one stderr line and an exit code, for every subcommand."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:  # an unknown option of the group itself
+            raise _UsageLine(error.format_message()) from error
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except SmartframeError as error:
             _fail(ctx, f"{error.kind} error: {error}", error.exit_code)
+        except BatchInterrupted as interrupted:
+            report = interrupted.report
+            _fail(ctx, f"interrupted: {_batch_counts(report)}; {report.not_started} not started "
+                       f"-> {report.out_dir} (manifest {report.manifest}); run the same command "
+                       "again to resume", EXIT_INTERRUPTED)
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", EXIT_INTERRUPTED)
+        except click.UsageError as error:  # a subcommand's arguments: an unknown option, ...
+            raise _UsageLine(error.format_message()) from error
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as error:  # a bug: report it on one line, the traceback on --debug
-            _fail(ctx, f"internal error: {type(error).__name__}: {error} "
+            said = str(error).strip()  # OpenCV's messages end with a newline
+            _fail(ctx, f"internal error: {type(error).__name__}: {said} "
                        "(run with --debug for the traceback)", EXIT_INTERNAL)
 
 
@@ -61,6 +87,13 @@ def _fail(ctx: click.Context, message: str, code: int) -> None:
         message += f" (the decoder said: {'; '.join(dict.fromkeys(said))})"
     click.echo(f"smartframe: {_one_line(message)}", err=True)
     ctx.exit(code)
+
+
+def _warn(input: object, warning: str) -> None:
+    """One ``smartframe: warning: <input>: <what>`` line (the library's ``WARNING:`` prefix
+    is dropped: the line already says warning)."""
+    text = warning[len("WARNING:"):].strip() if warning.startswith("WARNING:") else warning
+    click.echo(f"smartframe: warning: {_one_line(f'{input}: {text}')}", err=True)
 
 
 _LIBRARY_SAID = "smartframe.library_stderr"
@@ -89,7 +122,7 @@ def _one_line(text: str) -> str:
     """``text`` on one terminal line: control characters (a newline in a file name or in a
     decoder's message, an escape sequence) and undecodable file-name bytes are shown
     escaped, never obeyed, so every error stays one line and names the file readably."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text.strip())
 
 
 def _debug_option(function):
@@ -101,8 +134,34 @@ def _debug_option(function):
                         callback=remember, help="Print the traceback of an error.")(function)
 
 
-def _choice(enum_cls) -> click.Choice:
-    return click.Choice([m.value for m in enum_cls], case_sensitive=False)
+def _choices(enum_cls) -> str:
+    """The metavar listing an option's values, read from its enum. The value itself is passed
+    to the library as typed, which validates it with the API's own message and hints
+    ("smartframe spells it 'centre'")."""
+    return "|".join(m.value for m in enum_cls)
+
+
+class _AsciiNumber(click.ParamType):
+    """A whole or decimal number written with ASCII digits (click's int/float, like Python's,
+    would also read full-width and Arabic-Indic digits). Ranges are the library's to check."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, self.kind) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        pattern = r"[+-]?[0-9]+" if self.kind is int else r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+        if not re.fullmatch(pattern, text):
+            what = "a whole number" if self.kind is int else "a number"
+            self.fail(f"{value!r} is not {what} (ASCII digits 0-9)", param, ctx)
+        return self.kind(text)
+
+
+_INT = _AsciiNumber(int)
+_FLOAT = _AsciiNumber(float)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,23 +179,24 @@ def main() -> None:
 def _frame_options(function):
     """The options shared by ``frame`` and ``batch`` (they build a FrameOptions)."""
     decorators = [
-        click.option("--fit", type=_choice(Fit), default="cover", show_default=True,
+        click.option("--fit", metavar=_choices(Fit), default="cover", show_default=True,
                      help="cover: crop to fill; pad: letterbox; stretch: distort to fill."),
-        click.option("--strategy", type=_choice(Strategy), default=None,
+        click.option("--strategy", metavar=_choices(Strategy), default=None,
                      help="Where a cover window goes [default: smart, or focus with --focus]."),
         click.option("--focus", metavar="X,Y", default=None,
                      help="Focus point as fractions of the image, e.g. 0.3,0.4."),
         click.option("--background", metavar="COLOUR|blur", default="black", show_default=True,
                      help="Pad background: a colour (name, #rrggbb, r,g,b) or 'blur'."),
-        click.option("--pad-position", type=_choice(PadPosition), default="centre", show_default=True),
+        click.option("--pad-position", metavar=_choices(PadPosition), default="centre", show_default=True),
         click.option("--crop-bounds", metavar="L,T,R,B", default=None,
                      help="Frame only this region: fractions left,top,right,bottom."),
-        click.option("--faces", "face_policy", type=_choice(FacePolicy), default="auto", show_default=True,
-                     help="What to do about identifiable faces."),
-        click.option("--min-face-px", type=float, default=20.0, show_default=True,
+        click.option("--faces", "face_policy", metavar=_choices(FacePolicy), default="auto", show_default=True,
+                     help="What to do about identifiable faces; auto rejects them for a target "
+                          "that refuses faces and keeps them elsewhere."),
+        click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
                      help="Smallest identifiable face, in output pixels."),
-        click.option("--min-face-score", type=float, default=0.55, show_default=True),
-        click.option("--alpha", type=_choice(AlphaPolicy), default="flatten", show_default=True,
+        click.option("--min-face-score", type=_FLOAT, default=0.55, show_default=True),
+        click.option("--alpha", metavar=_choices(AlphaPolicy), default="flatten", show_default=True,
                      help="Flatten transparency, or keep it (PNG/WebP output)."),
         click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
     ]
@@ -148,11 +208,11 @@ def _frame_options(function):
 def _limit_options(function):
     """The input limits (see smartframe.Limits), shared by every command that reads images."""
     decorators = [
-        click.option("--max-pixels", type=int, default=Limits().max_pixels, show_default=True,
+        click.option("--max-pixels", type=_INT, default=Limits().max_pixels, show_default=True,
                      help="Refuse inputs that declare more pixels."),
-        click.option("--max-file-bytes", type=int, default=Limits().max_file_bytes, show_default=True,
+        click.option("--max-file-bytes", type=_INT, default=Limits().max_file_bytes, show_default=True,
                      help="Refuse larger input files."),
-        click.option("--max-decode-bytes", type=int, default=Limits().max_decode_bytes, show_default=True,
+        click.option("--max-decode-bytes", type=_INT, default=Limits().max_decode_bytes, show_default=True,
                      help="Refuse inputs whose decoding would need more memory (estimated from the header)."),
     ]
     for decorator in reversed(decorators):
@@ -166,8 +226,8 @@ def _encode_options(format_help: str):
     def decorate(function):
         decorators = [
             click.option("--format", "out_format", default=None, help=format_help),
-            click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality."),
-            click.option("--max-bytes", type=int, default=None, help="Byte limit [default: the target's]."),
+            click.option("--quality", type=_INT, default=None, help="JPEG/WebP quality, 1-100 [default: 90]."),
+            click.option("--max-bytes", type=_INT, default=None, help="Byte limit [default: the target's]."),
             click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default)."),
         ]
         for decorator in reversed(decorators):
@@ -179,7 +239,8 @@ def _encode_options(format_help: str):
 
 def _encode_settings(quality: int | None, max_bytes: int | None, keep_metadata: bool) -> dict:
     """Keyword arguments for ``FrameResult.save`` / ``frame_many``: no ``max_bytes`` unless
-    given, so the target's limit applies."""
+    given, so the target's limit applies. Checked here, before any work."""
+    check_encode_settings(quality=quality, max_bytes=max_bytes)
     settings = {"quality": quality, "metadata": "keep" if keep_metadata else "strip"}
     if max_bytes is not None:
         settings["max_bytes"] = max_bytes
@@ -204,43 +265,74 @@ def _build_options(values: dict) -> FrameOptions:
 
 
 def _sizes(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    """The comma-separated sizes of ``--size``; OptionError when none is given or one twice."""
+    sizes = [part.strip() for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise OptionError("size", text, "at least one size like 1280x720 or a preset (several "
+                          "separated by commas)")
+    seen: dict[object, str] = {}
+    for size in sizes:
+        parsed = parse_target(size)
+        key = parsed.label if isinstance(parsed, Preset) else parsed.name
+        if key in seen:
+            raise OptionError("size", text, f"each size once; {seen[key]!r} and {size!r} are the same")
+        seen[key] = size
+    return sizes
+
+
+def _dedupe(lines):
+    return list(dict.fromkeys(lines))
 
 
 @main.command("frame")
-@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input", type=click.Path(path_type=Path))
 @click.option("--size", "-s", required=True,
-              help="WxH, a preset (sora-2), or preset:WxH; several separated by commas.")
+              help="WxH, a preset (sora-2), preset:WxH or preset:W:H; several separated by commas.")
 @click.option("--out", "-o", "output", required=True,
-              help="Output file (.jpg/.png/.webp). With several sizes use {size} in the name, "
-                   "or give a folder.")
+              help="Output file (.jpg/.png/.webp). With several sizes use {size} (1280x720) or "
+                   "{target} (sora-2_1280x720) in the name, or give a folder (ending in /); {stem} "
+                   "is the input's name. Missing folders are created.")
 @_frame_options
 @_encode_options("Output format when --out is a folder [default: the target's first format].")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Write the plan(s) as JSON.")
+@click.option("--overwrite-input", is_flag=True, help="Allow --out to replace INPUT.")
 @_debug_option
 def frame_command(input: Path, size: str, output: str, out_format: str | None, quality: int | None,
-                  max_bytes: int | None, keep_metadata: bool, report: Path | None, **values) -> None:
+                  max_bytes: int | None, keep_metadata: bool, report: Path | None,
+                  overwrite_input: bool, **values) -> None:
     """Frame INPUT to exactly SIZE and write it to --out."""
     options = _build_options(values)
     sizes = _sizes(size)
-    _check_output(output, len(sizes))  # before any work, so a usage error costs nothing
+    settings = _encode_settings(quality, max_bytes, keep_metadata)
+    # Everything about the outputs is checked before any work, so a mistake costs nothing.
+    requested = _check_outputs(output, input, sizes, out_format, options, report, overwrite_input)
+    for warning in _dedupe(options.unused()):
+        _warn(input, warning)
     with _library_stderr(input):
         results = frame_sizes(input, sizes, options=options)
+    paths = [_output_path(output, input, result, requested) for result in results]
+    _check_paths(paths, input, report, overwrite_input)
+    for warning in _dedupe(w for result in results for w in result.warnings
+                           if w not in options.unused()):
+        _warn(input, warning)
     reports = []
-    for result in results:
-        path = _output_path(output, input, result, out_format)
-        encoded = result.save(path, **_encode_settings(quality, max_bytes, keep_metadata))
-        for warning in result.warnings:
-            click.echo(f"smartframe: warning: {_one_line(f'{input}: {warning}')}", err=True)
+    for result, path in zip(results, paths):
+        fmt = requested or result.default_format()
+        if quality is not None and fmt == "png":
+            _warn(input, f"--quality {quality} does nothing for PNG output ({path})")
+        _make_folder(path)
+        encoded = result.encode(fmt, **settings)
+        write_atomic(path, encoded.data)
         entry = result.report()
         entry["output"] = {"path": str(path), "format": encoded.format, "bytes": len(encoded),
                            "quality": encoded.quality}
         reports.append(entry)
-        click.echo(f"{path}  {result.output_size}  crop {_box_text(result.crop_box)}  "
-                   f"{result.strategy or result.fit}  {len(encoded)} bytes")
+        click.echo(_one_line(f"{path}  {result.output_size}  crop {_box_text(result.crop_box)}  "
+                             f"{result.strategy or result.fit}  {len(encoded)} bytes"))
     if report is not None:
         text = json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n"
+        _make_folder(report)
         write_atomic(report, text.encode())  # OutputError (exit 73) when it cannot be written
 
 
@@ -249,30 +341,101 @@ def _box_text(box) -> str:
 
 
 def _is_pattern(output: str) -> bool:
-    return "{size}" in output or "{stem}" in output
+    return any(field in output for field in ("{size}", "{target}", "{stem}"))
+
+
+def _names_each_size(output: str) -> bool:
+    return "{size}" in output or "{target}" in output
 
 
 def _is_folder(output: str) -> bool:
     return os.path.isdir(output) or output.endswith(("/", os.sep))
 
 
-def _check_output(output: str, count: int) -> None:
-    if _is_pattern(output) or _is_folder(output):
-        return
-    if count > 1:
-        raise click.UsageError("several sizes need --out with {size} in the name, or a folder")
-    format_from_path(output)  # a clear error for an unknown extension
+def _check_outputs(output: str, input: Path, sizes: list[str], out_format: str | None,
+                   options: FrameOptions, report: Path | None, overwrite_input: bool) -> str | None:
+    """Check ``--out``, ``--format`` and ``--report`` against the sizes before any work.
+
+    Returns the format every output is written in, or None when it is the target's own
+    choice (a folder without ``--format``). Raises OptionError for contradictions (several
+    sizes into one name, a format the name or a preset contradicts, transparency into JPEG)
+    and OutputError for a path that cannot be written (under a file, no permission)."""
+    folder = not _is_pattern(output) and _is_folder(output)
+    if len(sizes) > 1 and not folder and not _names_each_size(output):
+        raise OptionError("out", output, "{size} or {target} in the name, or a folder: several sizes "
+                          "would all write the same file")
+    requested = None
+    if folder:
+        requested = normalise_format(out_format) if out_format else None
+    else:
+        requested = format_from_path(output)  # a clear error for an unknown extension
+        if out_format is not None and normalise_format(out_format) != requested:
+            raise OptionError("format", out_format, f"the format of --out {output} ({requested}), or "
+                              "--format left out (the extension decides)")
+    for spec in sizes:
+        choose_format(parse_target(spec), requested, alpha=options.alpha is AlphaPolicy.KEEP)
+    sample = _fill(output, input, "1x1", "x_1x1")
+    _check_writable(Path(sample) / "x" if folder else Path(sample))
+    if report is not None:
+        if os.path.isdir(report):
+            raise OutputError("cannot write the report: is a folder", source=report)
+        _check_writable(report)
+    if not folder and not _is_pattern(output):
+        _check_paths([Path(output)], input, report, overwrite_input)
+    return requested
 
 
-def _output_path(output: str, input: Path, result: FrameResult, out_format: str | None) -> Path:
+def _check_writable(path: Path) -> None:
+    """OutputError unless ``path`` could be written: its nearest existing folder must be a
+    folder smartframe can write in (missing folders below it are created when writing)."""
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write: {folder} is not a folder", source=path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write: no permission to write in {folder}", source=path)
+    if path.is_dir():
+        raise OutputError("cannot write: is a folder", source=path)
+
+
+def _check_paths(paths: list[Path], input: Path, report: Path | None, overwrite_input: bool,
+                 allow_overwrite: bool = True) -> None:
+    """OptionError when two outputs (or the report) would be the same file, or one of them is
+    the input and ``--overwrite-input`` was not given."""
+    seen: set[str] = set()
+    for path in paths + ([report] if report is not None else []):
+        real = os.path.realpath(path)
+        if real in seen:
+            raise OptionError("out", str(path), "a different file for each size and for the report")
+        seen.add(real)
+        is_input = os.path.exists(path) and os.path.exists(input) and os.path.samefile(path, input)
+        if is_input and (path == report or not overwrite_input):
+            hint = " (--overwrite-input allows replacing it)" if allow_overwrite and path != report else ""
+            raise OptionError("report" if path == report else "out", str(path),
+                              f"a file that is not the input{hint}")
+
+
+def _make_folder(path: Path) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the folder {folder} ({error.strerror or error})", source=path) from error
+
+
+def _fill(output: str, input: Path, size: str, target: str) -> str:
+    return output.replace("{size}", size).replace("{target}", target).replace("{stem}", input.stem)
+
+
+def _output_path(output: str, input: Path, result: FrameResult, requested: str | None) -> Path:
     size = str(result.output_size)
     if _is_pattern(output):
-        return Path(output.replace("{size}", size).replace("{stem}", input.stem))
+        # {target}: the resolved target with ':' as '_' (sora-2_1280x720), as batch names it
+        return Path(_fill(output, input, size, result.target.name.replace(":", "_")))
     if _is_folder(output):
-        os.makedirs(output, exist_ok=True)
-        fmt = normalise_format(out_format) if out_format else result.target.formats[0]
-        ext = "jpg" if fmt == "jpeg" else fmt
-        return Path(output) / f"{input.stem}-{size}.{ext}"
+        fmt = requested or result.default_format()
+        return Path(output) / f"{input.stem}-{size}.{'jpg' if fmt == 'jpeg' else fmt}"
     return Path(output)
 
 
@@ -281,19 +444,19 @@ def _output_path(output: str, input: Path, result: FrameResult, out_format: str 
 @main.command("batch")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--size", "-s", required=True,
-              help="WxH, a preset (sora-2), or preset:WxH; several separated by commas.")
-@click.option("--out", "-o", "output", required=True, type=click.Path(file_okay=False),
+              help="WxH, a preset (sora-2), preset:WxH or preset:W:H; several separated by commas.")
+@click.option("--out", "-o", "output", required=True,
               help="Folder for the outputs (created if missing).")
-@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+@click.option("--workers", "-j", type=_INT, default=None,
               help="Local worker processes [default: one per CPU].")
-@click.option("--manifest", type=click.Path(dir_okay=False), default=None,
+@click.option("--manifest", default=None,
               help="JSON-lines manifest; rerunning with it resumes [default: OUT/manifest.jsonl].")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
               help='Run on this Dask scheduler instead (pip install "smartframe[dask]").')
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option("--timeout", type=_FLOAT, default=60.0, show_default=True,
               help="Seconds one input may take; then it is recorded as a timeout (exit code 6).")
 @_frame_options
-@_encode_options("Output format [default: the target's first accepted format].")
+@_encode_options("Output format, one every size accepts [default: each target's first accepted format].")
 @_debug_option
 def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int | None,
                   manifest: str | None, scheduler: str | None, timeout: float, out_format: str | None,
@@ -303,18 +466,38 @@ def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int 
     One manifest line per (input, size). Running the same command again resumes: only what
     is missing is done. Exit code 0 when every item is done, 1 when any failed.
     """
-    report = frame_many(list(inputs), _sizes(size), output, options=_build_options(values),
+    options = _build_options(values)
+    sizes = _sizes(size)
+    settings = _encode_settings(quality, max_bytes, keep_metadata)
+    for warning in _dedupe(options.unused()):
+        _warn(output, warning)
+    if quality is not None and out_format is not None and normalise_format(out_format) == "png":
+        _warn(output, f"--quality {quality} does nothing for PNG output")
+    report = frame_many(list(inputs), sizes, output, options=options,
                         workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
                         format=out_format, progress=_progress_bar() if sys.stderr.isatty() else None,
-                        **_encode_settings(quality, max_bytes, keep_metadata))
+                        **settings)
     for record in report.failures[:10]:
-        click.echo(f"smartframe: failed: {record.input} [{record.size}]: {record.error.kind} error: "
-                   f"{record.error.message}", err=True)
+        click.echo("smartframe: " + _one_line(f"failed: {record.input} [{record.size}]: {record.error.kind} "
+                                              f"error: {record.error.message}"), err=True)
     if len(report.failures) > 10:
         click.echo(f"smartframe: ... and {len(report.failures) - 10} more failures", err=True)
-    click.echo(f"{report.done} done, {report.failed} failed, {report.already_done} already done "
-               f"-> {report.out_dir} (manifest {report.manifest})")
+    warned = sum(bool(r.warnings) for r in report.records if r.status == "done")
+    if warned:
+        click.echo(f"smartframe: warning: {warned} output(s) written with warnings (see the manifest's "
+                   "'warnings')", err=True)
+    if report.earlier_failures:
+        gone = sum(not os.path.exists(r.input) for r in report.earlier_failures)
+        click.echo(_one_line(
+            f"smartframe: note: the manifest still holds {len(report.earlier_failures)} failed line(s) "
+            f"from earlier runs for inputs not in this run ({gone} of them no longer exist); they are "
+            "not counted here"), err=True)
+    click.echo(_one_line(f"{_batch_counts(report)} -> {report.out_dir} (manifest {report.manifest})"))
     sys.exit(report.exit_code)
+
+
+def _batch_counts(report) -> str:
+    return f"{report.done} done, {report.failed} failed, {report.already_done} already done"
 
 
 def _progress_bar():
@@ -340,13 +523,13 @@ def _progress_bar():
 
 
 @main.command("check")
-@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input", type=click.Path(path_type=Path))
 @click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--no-faces", is_flag=True, help="Skip face detection.")
-@click.option("--min-face-px", type=float, default=20.0, show_default=True,
+@click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
               help="Smallest identifiable face, in pixels of the target size.")
-@click.option("--min-face-score", type=float, default=0.55, show_default=True)
+@click.option("--min-face-score", type=_FLOAT, default=0.55, show_default=True)
 @_limit_options
 @_debug_option
 def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
@@ -362,11 +545,12 @@ def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_fac
                                                          if k not in ("ok", "violations", "faces")}}))
     else:
         status = "ok" if report.ok else "FAIL"
-        click.echo(f"{input}: {status} for {report.target.name}")
+        click.echo(_one_line(f"{input}: {status} for {report.target.name}"))
         for violation in report.violations:
-            click.echo(f"  {violation.rule}: {violation.message}")
+            click.echo("  " + _one_line(f"{violation.rule}: {violation.message}"))
         for warning in report.warnings:
-            click.echo(f"  warning: {warning}")
+            text = warning[len("WARNING:"):].strip() if warning.startswith("WARNING:") else warning
+            click.echo("  " + _one_line(f"warning: {text}"))
         if report.faces and not any(v.rule == "faces" for v in report.violations):
             click.echo(f"  note: {len(report.faces)} identifiable face(s) found")
     sys.exit(0 if report.ok else EXIT_FAILED)
@@ -395,27 +579,32 @@ def presets_command(as_json: bool) -> None:
 
 
 @main.command("explain")
-@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input", type=click.Path(path_type=Path))
 @click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH; several separated by commas.")
-@click.option("--out", "-o", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "-o", "output", required=True, type=click.Path(path_type=Path),
               help="The overlay picture (.png, .jpg or .webp).")
-@click.option("--max-side", type=click.IntRange(64, 8192), default=1280, show_default=True,
-              help="Longer side of the overlay, in pixels.")
+@click.option("--max-side", type=_INT, default=1280, show_default=True,
+              help="Longer side of the overlay, in pixels (64-8192).")
 @_frame_options
 @_debug_option
 def explain_command(input: Path, size: str, output: Path, max_side: int, **values) -> None:
     """Draw why INPUT is framed as it is: importance map, chosen and centre windows, faces."""
     from .encode import encode
-    from .explain import explain
+    from .explain import check_max_side, explain
 
     fmt = format_from_path(output)  # a clear error before any work
-    overlay, plans = explain(input, _sizes(size), max_side=max_side, options=_build_options(values))
+    check_max_side(max_side)
+    _check_writable(output)
+    _check_paths([output], input, None, overwrite_input=False, allow_overwrite=False)
+    with _library_stderr(input):
+        overlay, plans = explain(input, _sizes(size), max_side=max_side, options=_build_options(values))
+    _make_folder(output)
     write_atomic(output, encode(overlay, fmt).data)
     for plan in plans:
         confidence = "" if plan.confidence is None else f"  confidence {plan.confidence:.2f}"
-        click.echo(f"{plan.output_size}  crop {_box_text(plan.crop_box)}  "
-                   f"{plan.strategy.value if plan.strategy else plan.fit.value}{confidence}  {plan.reason}")
-    click.echo(f"overlay -> {output} ({overlay.size[0]}x{overlay.size[1]})")
+        click.echo(_one_line(f"{plan.output_size}  crop {_box_text(plan.crop_box)}  "
+                             f"{plan.strategy.value if plan.strategy else plan.fit.value}{confidence}  {plan.reason}"))
+    click.echo(_one_line(f"overlay -> {output} ({overlay.size[0]}x{overlay.size[1]})"))
 
 
 @main.command("demo")

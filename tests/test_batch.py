@@ -428,6 +428,23 @@ def test_a_lock_removed_by_the_run_before_is_not_shared(tmp_path):
     os.close(stale)
 
 
+def test_failed_lines_of_inputs_not_in_this_run_are_reported(photos, tmp_path):
+    root, _ = photos
+    broken = root / "a" / "broken.jpg"
+    broken.write_bytes(b"garbage")
+    out = tmp_path / "out"
+    first = frame_many([root / "a"], ["160x90"], out, strategy="centre", workers=1)
+    assert first.failed == 1
+    broken.unlink()
+    clean = frame_many([root / "a"], ["160x90"], out, strategy="centre", workers=1)
+    assert (clean.done, clean.failed, clean.already_done) == (0, 0, 2) and clean.exit_code == 0
+    assert [r.input for r in clean.earlier_failures] == [str(broken)]  # kept, but not hidden
+    assert any(l["status"] == "failed" for l in manifest_lines(out / "manifest.jsonl"))
+    cli = run("batch", root / "a", "--size", "160x90", "--out", out, "--strategy", "centre", "--workers", "1")
+    assert cli.exit_code == 0 and "0 done, 0 failed, 2 already done" in cli.stdout
+    assert "1 failed line(s) from earlier runs for inputs not in this run (1 of them no longer exist)" in cli.stderr
+
+
 def test_an_interrupted_run_reports_what_was_done(photos, tmp_path):
     root, _ = photos
     out = tmp_path / "out"
@@ -445,6 +462,25 @@ def test_an_interrupted_run_reports_what_was_done(photos, tmp_path):
     assert not (out / ".smartframe-batch.lock").exists()
 
 
+def test_sizes_twice_formats_a_preset_refuses_and_alpha_into_jpeg_are_refused_before_work(photos, tmp_path):
+    root, _ = photos
+    for kwargs, field, fragment in (
+            ({"sizes": ["160x90", "160x90"]}, "sizes", "given twice"),
+            ({"sizes": ["sora-2", " sora-2 "]}, "sizes", "given twice"),
+            ({"sizes": ["veo-3.1", "160x90"], "format": "webp"}, "format", "a format veo-3.1 accepts"),
+            ({"sizes": ["instagram-square"], "format": "png"}, "format", "instagram-square accepts: jpeg"),
+            ({"sizes": ["16384x10"], "format": "webp"}, "format", "16383"),
+            ({"sizes": ["160x90"], "format": "jpeg", "alpha": "keep"}, "alpha", "png or webp"),
+            ({"sizes": ["instagram-story"], "alpha": "keep"}, "alpha", "cannot hold transparency"),
+            ({"sizes": ["160x90"], "workers": np.int64(0)}, "workers", ">= 1")):
+        with pytest.raises(OptionError) as error:
+            frame_many([root], out=tmp_path / "out", strategy="centre", **kwargs)
+        assert error.value.field == field and fragment in str(error.value), kwargs
+    assert not (tmp_path / "out").exists()
+    cli = run("batch", root, "--size", "veo-3.1", "--out", tmp_path / "out", "--format", "webp")
+    assert cli.exit_code == 2 and len(cli.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_a_ratio_spec_is_its_own_size_label(photos, tmp_path):
     root, _ = photos
     report = frame_many([root / "a"], ["sora-2-pro:16:9", "sora-2-pro:9:16"], tmp_path / "out",
@@ -453,3 +489,17 @@ def test_a_ratio_spec_is_its_own_size_label(photos, tmp_path):
     assert {r.target for r in report.records} == {"sora-2-pro:1280x720", "sora-2-pro:720x1280"}
 
 
+def test_a_target_that_refuses_faces_marks_the_items_that_show_one(tmp_path):
+    from smartframe.scenes import face_scene
+
+    source = tmp_path / "in" / "face.png"
+    source.parent.mkdir()
+    Image.fromarray(face_scene(1600, 900, 1100, 450, 260)).save(source)
+    report = frame_many([source], ["sora-2", "veo-3.1"], tmp_path / "out", workers=1)
+    by_size = {r.size: r for r in report.records}
+    assert by_size["sora-2"].status == "failed" and by_size["sora-2"].error.type == "FacesFoundError"
+    assert by_size["veo-3.1"].status == "done"
+    kept = run("batch", source, "--size", "sora-2", "--out", tmp_path / "kept", "--faces", "keep", "--workers", "1")
+    assert kept.exit_code == 0 and "1 output(s) written with warnings" in kept.stderr
+    (line,) = manifest_lines(tmp_path / "kept" / "manifest.jsonl")
+    assert any("check fails this output" in w for w in line["warnings"])

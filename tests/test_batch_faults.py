@@ -164,8 +164,8 @@ def check_complete(root: Path, out: Path, paths: list[Path]) -> None:
         with Image.open(line["output"]) as image:
             image.load()  # a partial file would fail to decode
             assert image.size == tuple(int(v) for v in line["size"].split("x"))
-    on_disk = {p for p in out.iterdir() if p.name not in ("manifest.jsonl", ".smartframe-batch.lock")}
-    assert on_disk == outputs
+    on_disk = {p for p in out.iterdir() if p.name != "manifest.jsonl"}
+    assert on_disk == outputs  # nothing else: no temporary file, and the lock file is removed
     assert not [p for p in root.parent.rglob("*") if p.name.endswith(".part")]
 
 
@@ -201,6 +201,13 @@ def test_an_interrupted_run_exits_130_and_resumes(many_photos, tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130 and "interrupted" in stderr
+    # one line that says what was finished, and how to go on
+    (line,) = stderr.strip().splitlines()
+    counts = line.split("interrupted: ", 1)[1]
+    done = int(counts.split(" done")[0])
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert done == len(lines) >= 4 and " not started -> " in line and "run the same command again" in line
+    assert not (out / ".smartframe-batch.lock").exists()
     again = start_batch(root, out)
     _, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
