@@ -160,7 +160,13 @@ class FacesFoundError(ConstraintError):
 
 
 class RedactionError(ConstraintError):
-    """Faces were still detected after redaction at the strongest setting."""
+    """Faces were still detected after redaction at the strongest setting, or the redaction
+    would cover nearly all of the output (``coverage``, the share 0..1 it would cover; None
+    for a face that survived)."""
+
+    def __init__(self, message: str, *, coverage: float | None = None, source=None) -> None:
+        self.coverage = coverage
+        super().__init__(message, source=source)
 
 
 class ModelError(SmartframeError):

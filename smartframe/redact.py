@@ -208,7 +208,7 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
     if coverage >= REDACTION_REFUSED_COVERAGE:
         raise RedactionError(f"redacting {len(covered)} face region(s) ({method.value}) would cover "
                              f"{coverage:.0%} of the output, leaving nothing of the picture; frame a "
-                             "larger region or use a size at which the faces are smaller")
+                             "larger region or use a size at which the faces are smaller", coverage=coverage)
     if covered:
         plan = _warn(plan, f"{len(covered)} face region(s) redacted ({method.value})"
                      + (f", covering {coverage:.0%} of the output" if coverage > REDACTION_WARN_COVERAGE else ""))

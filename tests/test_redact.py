@@ -174,8 +174,9 @@ def test_redaction_of_most_of_the_frame_warns_and_of_all_of_it_fails(method):
     (warning,) = [w for w in most.warnings if "redacted" in w]
     share = int(warning.rsplit("covering ", 1)[1].split("%")[0])
     assert 50 < share < 90
-    with pytest.raises(RedactionError, match=r"would cover \d+% of the output"):
+    with pytest.raises(RedactionError, match=r"would cover \d+% of the output") as error:
         smartframe.frame(face_scene(1600, 900, 800, 450, 800), "1280x720", faces=method)
+    assert error.value.coverage >= 0.9
     small = smartframe.frame(one_face(), "1280x720", faces=method if method != "avoid" else "blur")
     assert not any("covering" in w for w in small.warnings)
 
