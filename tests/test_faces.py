@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import smartframe.analysis.faces as fp
+from smartframe.analysis import model_files
+from smartframe.analysis.faces import backends
 from smartframe.errors import ModelError
 from smartframe.scenes import face_scene
 
@@ -34,28 +36,28 @@ def cv_detector():
 # ----------------------------------------------------------------------------- models
 def test_model_checksums_verified():
     for spec in (fp.SHORT_RANGE, fp.FULL_RANGE):
-        path = fp.resolve_model(spec)
-        assert fp.sha256_file(path) == spec.sha256
+        path = model_files.resolve(spec.file)
+        assert model_files.sha256_file(path) == spec.file.sha256
 
 
 def test_checksum_mismatch_raises_clear_error(tmp_path):
-    src = fp.resolve_model(fp.FULL_RANGE)
-    bad = tmp_path / fp.FULL_RANGE.filename
+    src = model_files.resolve(fp.FULL_RANGE.file)
+    bad = tmp_path / fp.FULL_RANGE.file.filename
     shutil.copy(src, bad)
     data = bytearray(bad.read_bytes())
     data[1000] ^= 0xFF
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelError) as exc:
-        fp.resolve_model(fp.FULL_RANGE, tmp_path)
+        model_files.resolve(fp.FULL_RANGE.file, tmp_path)
     msg = str(exc.value)
-    assert "SHA-256" in msg and fp.FULL_RANGE.sha256 in msg and str(bad) in msg
+    assert "SHA-256" in msg and fp.FULL_RANGE.file.sha256 in msg and str(bad) in msg
     with pytest.raises(ModelError):
         fp.OpenCVBlazeFaceBackend(fp.FULL_RANGE, tmp_path)
 
 
 def test_missing_model_raises(tmp_path):
     with pytest.raises(ModelError, match="not found"):
-        fp.resolve_model(fp.SHORT_RANGE, tmp_path)
+        model_files.resolve(fp.SHORT_RANGE.file, tmp_path)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -111,7 +113,7 @@ def test_window_tensor_mapping_is_exact(win):
     """A blob at known input pixels lands where the returned mapping says."""
     img = np.zeros((3000, 4000, 3), np.uint8)
     img[1000:1100, 1500:1600] = 255  # centroid (1550, 1050) with x1/y1 exclusive
-    tile, (ox, oy, sx, sy) = fp._window_tensor(fp._Pyramid(img), win, 192)
+    tile, (ox, oy, sx, sy) = fp.window_tensor(fp.Pyramid(img), win, 192)
     wgt = tile[:, :, 0].astype(np.float64)
     assert wgt.sum() > 0
     ys, xs = np.mgrid[0:192, 0:192]
@@ -135,8 +137,8 @@ def test_decoded_box_uses_window_mapping(cv_detector, monkeypatch, win):
     logits[0, i] = 5.0
     monkeypatch.setattr(be, "infer", lambda tiles: (np.repeat(raw, len(tiles), 0), np.repeat(logits, len(tiles), 0)))
     img = np.zeros((3000, 4000, 3), np.uint8)
-    _, (ox, oy, sx, sy) = fp._window_tensor(fp._Pyramid(img), win, 192)
-    (f,) = be.detect_windows(fp._Pyramid(img), [win], min_score=0.5)
+    _, (ox, oy, sx, sy) = fp.window_tensor(fp.Pyramid(img), win, 192)
+    (f,) = be.detect_windows(fp.Pyramid(img), [win], min_score=0.5)
     c = anchors[i] * 192
     assert f.x0 == pytest.approx(ox + (c[0] - 24) / sx, abs=1e-3 * win.w)
     assert f.y0 == pytest.approx(oy + (c[1] - 24) / sy, abs=1e-3 * win.h)
@@ -327,7 +329,7 @@ def test_mediapipe_and_opencv_short_range_agree():
 
 
 def test_fallback_without_mediapipe(monkeypatch):
-    monkeypatch.setattr(fp, "mediapipe_available", lambda: False)
+    monkeypatch.setattr(backends, "mediapipe_available", lambda: False)
     det = fp.FaceDetector("auto")
     try:
         assert det.backend == "opencv"
