@@ -164,7 +164,7 @@ class WorkerPool:
         self.threads = threads or max(1, (os.cpu_count() or 1) // size)
         self._context = _context()
         self._workers: list[_Worker] = []
-        self._idle: asyncio.Queue[_Worker] | None = None
+        self._idle: asyncio.LifoQueue[_Worker] | None = None
         self._pipes = concurrent.futures.ThreadPoolExecutor(max_workers=2 * size + 2,
                                                             thread_name_prefix="smartframe-pipe")
         self._on_restart = on_restart or (lambda reason: None)
@@ -176,7 +176,7 @@ class WorkerPool:
 
     async def start(self) -> None:
         """Start every worker and wait until all have loaded their models."""
-        self._idle = asyncio.Queue()
+        self._idle = asyncio.LifoQueue()  # the most recently used worker first: its memory is warm
         loop = asyncio.get_running_loop()
         workers = [await loop.run_in_executor(self._pipes, _Worker.start, self._context, self.threads)
                    for _ in range(self.size)]

@@ -28,8 +28,11 @@ def _too_large(limit: int, what: str) -> ApiError:
                     close=True)
 
 
-async def read_upload(request: Request, limit: int, deadline: float) -> bytes:
-    """The image bytes of ``request``: its body, or the ``image`` field of a multipart form."""
+async def read_upload(request: Request, limit: int, deadline: float) -> bytes | bytearray:
+    """The image bytes of ``request``: its body, or the ``image`` field of a multipart form.
+
+    The body is returned as the buffer it was read into (no copy): at most ``limit`` bytes are
+    held per admitted request, plus the image's copy while a form is parsed."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -54,11 +57,11 @@ async def read_upload(request: Request, limit: int, deadline: float) -> bytes:
                        close=True) from None
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
-        return image_from_form(bytes(buffer), content_type)
-    return bytes(buffer)  # an empty body is the library's to refuse, as an empty file is
+        return image_from_form(buffer, content_type)
+    return buffer  # an empty body is the library's to refuse, as an empty file is
 
 
-def image_from_form(body: bytes, content_type: str) -> bytes:
+def image_from_form(body: bytes | bytearray, content_type: str) -> bytes:
     """The bytes of the form's ``image`` field (or of its only file field)."""
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
