@@ -59,8 +59,12 @@ PLAIN_JPEG = jpeg(landscape_with_subject(1280, 720)[0])
 def slow_png() -> bytes:
     """An 8000x6000 PNG (48 MP, 0.6 MB): explaining it at max_side=4096 keeps a worker busy for
     seconds, long enough to kill the worker or drain the server while it runs."""
-    y, x = np.mgrid[0:6000, 0:8000]
-    pixels = np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)
+    x = (np.arange(8000) % 256).astype(np.uint8)
+    y = (np.arange(6000) % 256).astype(np.uint8)
+    pixels = np.empty((6000, 8000, 3), np.uint8)
+    pixels[..., 0] = x[None, :]
+    pixels[..., 1] = y[:, None]
+    pixels[..., 2] = x[None, :] + y[:, None]  # wraps around at 256, as intended
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
@@ -462,6 +466,16 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(server):
     assert " in=0 " in line  # not one byte of the body was read
 
 
+@pytest.mark.parametrize("path", ["/v1/frame?size=sora-2&fit=zoom", "/v1/nothing-here"])
+def test_an_answer_before_the_body_closes_the_connection(server, path):
+    """Refused before the body is read (a bad option, no such endpoint): the connection closes,
+    so the rest of a large upload is not read and discarded."""
+    head = f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 2147483648\r\n\r\n".encode()
+    sent, answer = _stream_until_answered(server.port, head, b"\0" * 65536, budget=2 * 2**30)
+    assert answer.split(b" ")[1] in (b"400", b"404") and b"connection: close" in answer.lower()
+    assert sent < 16 * 2**20
+
+
 def test_uploads_are_never_written_to_disk(server, tmpdir_for_server):
     big = jpeg(np.random.default_rng(3).integers(0, 255, (2000, 3000, 3), dtype=np.uint8))
     assert len(big) > 4 * 2**20  # larger than Starlette's 1 MiB spooling threshold
@@ -637,3 +651,22 @@ def test_a_server_whose_models_are_broken_does_not_start(tmp_path):
     with pytest.raises(RuntimeError, match="exited") as failure:
         Server("--workers", "1", env={"SMARTFRAME_MODEL_DIR": str(tmp_path)}, start_timeout=60)
     assert "ModelError" in str(failure.value) or "checksum" in str(failure.value).lower()
+
+
+def test_every_setting_has_a_flag_and_a_variable():
+    from click.testing import CliRunner
+
+    from smartframe.cli import main
+
+    shown = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200).output
+    for flag, variable in [("--host", "HOST"), ("--port", "PORT"), ("--workers", "WORKERS"),
+                           ("--max-upload-bytes", "MAX_UPLOAD_BYTES"), ("--time-limit", "TIME_LIMIT"),
+                           ("--queue", "QUEUE"), ("--token", "TOKEN"), ("--cors-origins", "CORS_ORIGINS"),
+                           ("--max-pixels", "MAX_PIXELS")]:
+        assert flag in shown and f"SMARTFRAME_{variable}" in shown, flag
+    # Bad values are usage errors (exit 2) before anything starts, from a flag or a variable.
+    assert CliRunner().invoke(main, ["serve", "--workers", "0"]).exit_code == 2
+    assert CliRunner().invoke(main, ["serve"], env={"SMARTFRAME_TIME_LIMIT": "soon"}).exit_code == 2
+    short = CliRunner().invoke(main, ["serve", "--token", "too-short"])
+    assert short.exit_code == 2 and "token" in short.output
+    assert "too-short" not in short.output  # a secret is never echoed

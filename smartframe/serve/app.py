@@ -66,7 +66,8 @@ _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
 
 class _Shell:
     """Pure ASGI middleware for what every request gets: a request id, the security headers,
-    the in-flight gauge, the metrics and exactly one log line."""
+    the in-flight gauge, the metrics, exactly one log line, and ``Connection: close`` on an
+    answer given before the request's body was read."""
 
     def __init__(self, app, *, metrics: Metrics) -> None:
         self.app = app
@@ -81,10 +82,15 @@ class _Shell:
         info = scope["smartframe"] = {"id": request_id, "started": started, "kind": None}
         endpoint = scope["path"] if scope["path"] in _ENDPOINTS else "other"
         counts = {"in": 0, "out": 0, "status": 500}
+        request_headers = dict(scope.get("headers", []))
+        unread = {"body": request_headers.get(b"content-length", b"0") != b"0"
+                  or b"transfer-encoding" in request_headers}
 
         async def counting_receive():
             message = await receive()
             counts["in"] += len(message.get("body", b""))
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                unread["body"] = False
             return message
 
         async def secured_send(message) -> None:
@@ -95,6 +101,11 @@ class _Shell:
                 headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
                             if k.encode() not in present]
                 headers.append((b"x-request-id", request_id.encode()))
+                if unread["body"] and b"connection" not in present:
+                    # Answered before the body was read to its end (refused early): close the
+                    # connection, or the HTTP server would go on reading and discarding the
+                    # rest of the body, however large.
+                    headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
                 counts["out"] += len(message.get("body", b""))
@@ -119,10 +130,7 @@ class _Shell:
 
 def _error_response(error: ApiError, scope) -> JSONResponse:
     scope["smartframe"]["kind"] = error.kind
-    headers = dict(error.headers)
-    if error.close:
-        headers["connection"] = "close"
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
 class _Server:
@@ -131,7 +139,7 @@ class _Server:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.pool = WorkerPool(config.workers, on_restart=lambda reason: self.metrics.restarts.labels(reason).inc())
-        self.metrics = Metrics(self.pool.states)
+        self.metrics = Metrics(self.pool.states, lambda: self.pool.waiting)
         self.admitted = 0
         self.job_seconds = 0.5  # moving average of the work per request, for Retry-After
         self._expected = None if config.token is None else f"Bearer {config.token}".encode()
@@ -148,8 +156,7 @@ class _Server:
         given = request.headers.get("authorization", "").encode("latin-1", "replace")
         if not hmac.compare_digest(given, self._expected):  # constant time
             raise ApiError(401, "unauthorized", "Unauthorized", "this server needs "
-                           "'Authorization: Bearer <token>'", headers={"www-authenticate": 'Bearer realm="smartframe"'},
-                           close=True)
+                           "'Authorization: Bearer <token>'", headers={"www-authenticate": 'Bearer realm="smartframe"'})
 
     def retry_after(self) -> str:
         """Seconds until a place is likely free: the queue ahead, worked off at the measured rate."""
@@ -161,7 +168,7 @@ class _Server:
             raise ApiError(503, "overload", "Overloaded",
                            f"the server is busy: {self.config.workers} worker(s) and a queue of "
                            f"{self.config.queue} are taken; retry later",
-                           headers={"retry-after": self.retry_after()}, close=True)
+                           headers={"retry-after": self.retry_after()})
         self.admitted += 1
         self.metrics.admitted.inc()
         try:
@@ -180,7 +187,6 @@ class _Server:
             body = await read_upload(request, self.config.max_upload_bytes, deadline)
             self.metrics.upload_bytes.inc(len(body))
             head = pickle.dumps((job, call, info["id"]), protocol=pickle.HIGHEST_PROTOCOL)
-            self.metrics.queued.inc()
             began = time.monotonic()
             try:
                 reply = await self.pool.run(head, body, deadline)
@@ -195,8 +201,6 @@ class _Server:
                 raise ApiError(504, "timeout", "ProcessingTimeout", "the request took longer than the "
                                f"time limit of {self.config.time_limit:g} s; its worker was stopped and "
                                "replaced") from None
-            finally:
-                self.metrics.queued.dec()
             self.job_seconds = 0.8 * self.job_seconds + 0.2 * (time.monotonic() - began)
         if reply[0] == "error":
             _, status, body = reply

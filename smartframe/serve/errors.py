@@ -44,8 +44,7 @@ class ApiError(Exception):
     """An answer that is an error: status, the JSON body's fields, and extra headers."""
 
     def __init__(self, status: int, kind: str, type_: str, message: str, *,
-                 headers: dict[str, str] | None = None, detail: dict | None = None,
-                 close: bool = False) -> None:
+                 headers: dict[str, str] | None = None, detail: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
@@ -53,9 +52,6 @@ class ApiError(Exception):
         self.message = message
         self.headers = dict(headers or {})
         self.detail = dict(detail or {})
-        #: The request body was not read to its end: the connection must close after the answer,
-        #: or the server would go on reading (and discarding) whatever the client still sends.
-        self.close = close
 
     def body(self) -> dict:
         return {"error": {"kind": self.kind, "type": self.type, "message": self.message, **self.detail}}

@@ -15,8 +15,9 @@ _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 
 
 class Metrics:
-    def __init__(self, pool_states) -> None:
-        """``pool_states()`` returns the workers' states (``[{"pid", "state"}, ...]``)."""
+    def __init__(self, pool_states, pool_waiting) -> None:
+        """``pool_states()`` returns the workers' states (``[{"pid", "state"}, ...]``),
+        ``pool_waiting()`` how many requests wait for a worker."""
         self.registry = CollectorRegistry()
         self.requests = Counter("smartframe_http_requests", "HTTP requests answered, by endpoint, "
                                 "status and error kind ('none' for a success)",
@@ -28,8 +29,9 @@ class Metrics:
                                "every endpoint", registry=self.registry)
         self.admitted = Gauge("smartframe_api_requests_admitted", "API requests admitted: uploading, "
                               "waiting for a worker or being worked on", registry=self.registry)
-        self.queued = Gauge("smartframe_api_requests_queued", "API requests waiting for a free worker",
-                            registry=self.registry)
+        queued = Gauge("smartframe_api_requests_queued", "API requests waiting for a free worker",
+                       registry=self.registry)
+        queued.set_function(pool_waiting)
         self.upload_bytes = Counter("smartframe_upload_bytes", "Request body bytes read",
                                     registry=self.registry)
         self.restarts = Counter("smartframe_worker_restarts", "Workers replaced, by reason (died, "

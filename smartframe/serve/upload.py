@@ -2,8 +2,9 @@
 
 The body is read as it streams in, so a 2 GB upload is refused after ``limit`` bytes, not read
 to its end; a declared ``Content-Length`` above the limit is refused before any byte is read.
-Every refusal closes the connection (``Connection: close``): otherwise the HTTP server would go
-on reading, and discarding, whatever the client still sends. Nothing is written to disk: a
+Every refusal closes the connection (``Connection: close``, added by the app's middleware to any
+answer given before the body was read): otherwise the HTTP server would go on reading, and
+discarding, whatever the client still sends. Nothing is written to disk: a
 multipart form is parsed from memory (Starlette's own form parser spools files to disk).
 """
 
@@ -24,8 +25,7 @@ FORM_FIELD = "image"
 
 
 def _too_large(limit: int, what: str) -> ApiError:
-    return ApiError(413, "input", "UploadTooLarge", f"{what}; this server accepts at most {limit} bytes",
-                    close=True)
+    return ApiError(413, "input", "UploadTooLarge", f"{what}; this server accepts at most {limit} bytes")
 
 
 async def read_upload(request: Request, limit: int, deadline: float) -> bytes | bytearray:
@@ -36,7 +36,7 @@ async def read_upload(request: Request, limit: int, deadline: float) -> bytes | 
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise ApiError(400, "usage", "BadRequest", "Content-Length is not a number", close=True)
+            raise ApiError(400, "usage", "BadRequest", "Content-Length is not a number")
         if int(declared) > limit:
             raise _too_large(limit, f"the body declares {int(declared)} bytes")
     buffer = bytearray()
@@ -51,10 +51,10 @@ async def read_upload(request: Request, limit: int, deadline: float) -> bytes | 
         await asyncio.wait_for(consume(), max(0.0, deadline - time.monotonic()))
     except asyncio.TimeoutError:
         raise ApiError(408, "timeout", "UploadTimeout", f"the upload did not arrive within the time "
-                       f"limit ({len(buffer)} bytes had arrived)", close=True) from None
+                       f"limit ({len(buffer)} bytes had arrived)") from None
     except ClientDisconnect:
-        raise ApiError(400, "usage", "ClientDisconnect", "the client closed the connection during the upload",
-                       close=True) from None
+        raise ApiError(400, "usage", "ClientDisconnect",
+                       "the client closed the connection during the upload") from None
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
         return image_from_form(buffer, content_type)

@@ -290,7 +290,6 @@ async function run({ recheck = true } = {}) {
   const checkKey = `${fileKey}|${target.check}`;
   const needCheck = recheck || state.checkKey !== checkKey;
   $("welcome").hidden = true;
-  $("error").hidden = true;
   setBusy(true, needCheck ? "Checking and framing…" : "Framing…");
   const jobs = [
     needCheck ? post(`/v1/check?size=${encodeURIComponent(target.check)}`) : null,
@@ -326,7 +325,7 @@ function setStatus(message) {
 
 function showError(container, outcome, error) {
   const { title, message } = describeError(error || { kind: "internal", message: String(outcome.reason) });
-  const box = document.createElement("div");
+  const box = document.createElement(container.tagName === "OL" ? "li" : "div");
   box.className = "inline-error";
   const strong = document.createElement("strong");
   strong.textContent = title;
