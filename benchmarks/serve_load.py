@@ -12,7 +12,9 @@ image, and an upload larger than the server's limit (40 MiB declared; 1 MiB sent
 answer is read). The target is 1280x720 (a plain size: no provider's byte limit).
 
 Reported per phase: requests/s of the 12 MP photo (answered 200), p50/p95 latency of those,
-all statuses by input; for the whole run, the server's peak resident memory (the sum over the
+all statuses by input, the CPU time per request of the workers, the server process and this
+client, and how many CPUs those three used together (on a shared machine, what is left of the
+two CPUs for the workers decides the scaling); for the whole run, the server's peak resident memory (the sum over the
 server process and its workers of each one's VmHWM, and the highest sampled sum of VmRSS).
 
 Every answer is checked (a fast wrong answer cannot pass): a framed photo must decode as a
@@ -193,7 +195,26 @@ def make_verifier(photo_size: tuple[int, int]):
     return verify
 
 
-def run_phase(port: int, endpoint: str, clients: int, seconds: float, bodies, verify, seed: int):
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, from /proc (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server process, its workers (and forkserver), and this client."""
+    workers = descendants(server_pid) - {server_pid}
+    return {"server": cpu_seconds(server_pid), "workers": sum(cpu_seconds(p) for p in workers),
+            "client": cpu_seconds(os.getpid())}
+
+
+def run_phase(port: int, endpoint: str, clients: int, seconds: float, bodies, verify, seed: int,
+              server_pid: int):
+    cpu_before = cpu_split(server_pid)
     stop_at = time.monotonic() + seconds
     threads = [Client(port, endpoint, bodies, stop_at, seed * 100 + i, verify) for i in range(clients)]
     started = time.monotonic()
@@ -205,6 +226,7 @@ def run_phase(port: int, endpoint: str, clients: int, seconds: float, bodies, ve
     for thread in threads:
         if thread.error is not None:
             raise thread.error
+    cpu_after = cpu_split(server_pid)
     records = [r for t in threads for r in t.records]
     photo = sorted(s for name, status, s in records if name == "photo" and status == 200)
     counts = Counter((name, status) for name, status, _ in records)
@@ -212,7 +234,11 @@ def run_phase(port: int, endpoint: str, clients: int, seconds: float, bodies, ve
             "photo_per_s": len(photo) / elapsed, "all_per_s": len(records) / elapsed,
             "p50_ms": 1000 * statistics.median(photo) if photo else None,
             "p95_ms": 1000 * photo[min(len(photo) - 1, int(0.95 * len(photo)))] if photo else None,
-            "counts": {f"{name} {status}": n for (name, status), n in sorted(counts.items())}}
+            "counts": {f"{name} {status}": n for (name, status), n in sorted(counts.items())},
+            # CPU time per answered request, every input: where the machine's time went.
+            "cpu_ms_per_request": {k: round(1000 * (cpu_after[k] - cpu_before[k]) / max(1, len(records)), 1)
+                                   for k in cpu_before},
+            "cpu_share": round(sum(cpu_after[k] - cpu_before[k] for k in cpu_before) / elapsed, 2)}
 
 
 # --- the in-process comparison ------------------------------------------------------------------------
@@ -312,11 +338,13 @@ def main() -> int:
         for endpoint in ("check", "frame"):
             for count in clients:
                 result = run_phase(server.port, endpoint, count, args.duration, bodies, verify,
-                                   seed=count + (0 if endpoint == "check" else 1000))
+                                   seed=count + (0 if endpoint == "check" else 1000),
+                                   server_pid=server.process.pid)
                 results.append(result)
                 print(f"{endpoint:5s} {count:2d} clients: {result['photo_per_s']:6.2f} photo req/s "
                       f"({result['all_per_s']:.2f} all), p50 {result['p50_ms']:.0f} ms, "
-                      f"p95 {result['p95_ms']:.0f} ms; {result['counts']}")
+                      f"p95 {result['p95_ms']:.0f} ms; {result['counts']}; CPU ms per request "
+                      f"{result['cpu_ms_per_request']}, CPUs used {result['cpu_share']}")
     except Wrong as wrong:
         print(f"WRONG ANSWER: {wrong}")
         return 2
