@@ -38,7 +38,7 @@ from smartframe.scenes import face_scene, landscape_with_subject  # noqa: E402
 from smartframe.serve.errors import STATUS_BY_CLASS, status_for  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_server import Server, alive, descendants, free_port  # noqa: E402
+from serve_server import Server, alive, descendants  # noqa: E402
 
 TOKEN = "t0ken-for-the-tests-" + uuid.uuid4().hex
 UPLOAD_LIMIT = 24 * 1024 * 1024
