@@ -32,6 +32,7 @@ from .options import (
     Strategy,
 )
 from .pipeline import FrameResult, frame_sizes
+from .serve.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_QUEUE, DEFAULT_TIME_LIMIT
 from .targets import Preset, parse_target, presets
 
 __all__ = ["main"]
@@ -638,3 +639,54 @@ def demo_command(output: Path) -> None:
     if failures:
         click.echo(f"{failures} output(s) failed their check", err=True)
         sys.exit(EXIT_FAILED)
+
+
+# --- serve (issue: pre-screening as a service) ------------------------------------------------
+
+def _serve_option(name: str, env: str, **kwargs):
+    return click.option(name, envvar=f"SMARTFRAME_{env}", show_envvar=True, show_default=True, **kwargs)
+
+
+@main.command("serve")
+@_serve_option("--host", "HOST", default="127.0.0.1", help="Address to listen on.")
+@_serve_option("--port", "PORT", type=click.IntRange(0, 65535), default=8000, help="Port to listen on.")
+@_serve_option("--workers", "WORKERS", type=click.IntRange(1, 256), default=None,
+               help="Worker processes, each with its own models [default: one per CPU].")
+@_serve_option("--max-upload-bytes", "MAX_UPLOAD_BYTES", type=click.IntRange(min=1),
+               default=DEFAULT_MAX_UPLOAD_BYTES, help="Largest request body; refused (413) while it streams in.")
+@_serve_option("--time-limit", "TIME_LIMIT", type=click.FloatRange(min=0, min_open=True),
+               default=DEFAULT_TIME_LIMIT, help="Seconds from a request's arrival to its answer (upload, queue and work).")
+@_serve_option("--queue", "QUEUE", type=click.IntRange(min=0), default=DEFAULT_QUEUE,
+               help="Requests that may wait for a worker; beyond them 503 at once.")
+@click.option("--token", envvar="SMARTFRAME_TOKEN", show_envvar=True, default=None,
+              help="Require 'Authorization: Bearer TOKEN' on /v1/* and /metrics (prefer the variable: "
+                   "a flag shows in the process list).")
+@click.option("--cors-origins", envvar="SMARTFRAME_CORS_ORIGINS", show_envvar=True, default="",
+               help="Comma-separated origins allowed to call the API from a browser [default: none].")
+@_serve_option("--max-pixels", "MAX_PIXELS", type=int, default=Limits().max_pixels,
+               help="Refuse images that declare more pixels.")
+@_serve_option("--max-file-bytes", "MAX_FILE_BYTES", type=int, default=Limits().max_file_bytes,
+               help="Refuse larger image files.")
+@_serve_option("--max-decode-bytes", "MAX_DECODE_BYTES", type=int, default=Limits().max_decode_bytes,
+               help="Refuse images whose decoding would need more memory (from the header).")
+@_debug_option
+def serve_command(host: str, port: int, workers: int | None, max_upload_bytes: int, time_limit: float,
+                  queue: int, token: str | None, cors_origins: str, **limit_values) -> None:
+    """Serve the API and the upload page (pip install "smartframe[serve]").
+
+    POST /v1/check, /v1/frame, /v1/explain; GET /v1/presets, /healthz, /readyz, /metrics,
+    /openapi.json, and the page at /. Stops on SIGTERM or Ctrl-C after answering the requests
+    in flight.
+    """
+    try:
+        from .serve import ServeConfig, run
+        from .serve.config import default_workers
+    except ImportError as error:
+        raise click.UsageError(f"smartframe serve needs its extra: pip install \"smartframe[serve]\" "
+                               f"({error})") from None
+    config = ServeConfig(host=host, port=port, workers=workers or default_workers(),
+                         max_upload_bytes=max_upload_bytes, time_limit=time_limit, queue=queue,
+                         token=token or None, cors_origins=tuple(_sizes(cors_origins)),
+                         limits=_build_limits(limit_values))
+    if not run(config):
+        sys.exit(EXIT_INTERNAL)
