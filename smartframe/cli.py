@@ -281,6 +281,11 @@ def _sizes(text: str) -> list[str]:
     return sizes
 
 
+def _comma_list(text: str) -> list[str]:
+    """The non-empty items of a comma-separated option value (none for an empty one)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _dedupe(lines):
     return list(dict.fromkeys(lines))
 
@@ -686,7 +691,7 @@ def serve_command(host: str, port: int, workers: int | None, max_upload_bytes: i
                                f"({error})") from None
     config = ServeConfig(host=host, port=port, workers=workers or default_workers(),
                          max_upload_bytes=max_upload_bytes, time_limit=time_limit, queue=queue,
-                         token=token or None, cors_origins=tuple(_sizes(cors_origins)),
+                         token=token or None, cors_origins=tuple(_comma_list(cors_origins)),
                          limits=_build_limits(limit_values))
     if not run(config):
         sys.exit(EXIT_INTERNAL)
