@@ -57,11 +57,12 @@ PLAIN_JPEG = jpeg(landscape_with_subject(1280, 720)[0])
 
 @pytest.fixture(scope="module")
 def slow_png() -> bytes:
-    """An 8000x6000 PNG (48 MP, 0.6 MB): explaining it at max_side=4096 keeps a worker busy for
-    seconds, long enough to kill the worker or drain the server while it runs."""
-    x = (np.arange(8000) % 256).astype(np.uint8)
-    y = (np.arange(6000) % 256).astype(np.uint8)
-    pixels = np.empty((6000, 8000, 3), np.uint8)
+    """A 12000x11000 PNG (132 MP, about 2 MB): decoding and explaining it at max_side=4096 keeps
+    a worker busy for several seconds even on a quiet machine (a 48 MP one finished within the
+    2 s time limit there), long enough to kill the worker or drain the server while it runs."""
+    x = (np.arange(12000) % 256).astype(np.uint8)
+    y = (np.arange(11000) % 256).astype(np.uint8)
+    pixels = np.empty((11000, 12000, 3), np.uint8)
     pixels[..., 0] = x[None, :]
     pixels[..., 1] = y[:, None]
     pixels[..., 2] = x[None, :] + y[:, None]  # wraps around at 256, as intended
@@ -90,7 +91,7 @@ def server(tmpdir_for_server):
 @pytest.fixture(scope="module")
 def strict():
     running = Server("--workers", "1", "--queue", "0", "--time-limit", "2",
-                     "--cors-origins", ORIGIN, "--max-upload-bytes", "1000000",
+                     "--cors-origins", ORIGIN, "--max-upload-bytes", "4000000",
                      env={"SMARTFRAME_TOKEN": TOKEN})
     yield running
     assert running.stop() in (0, -signal.SIGTERM), running.log()
@@ -236,7 +237,7 @@ def test_frame_returns_the_image_with_its_report(server):
 
 def test_frame_several_sizes_as_json(server):
     sizes = "sora-2-pro:1280x720,sora-2-pro:720x1280,sora-2-pro:1024x1792"
-    reply = server.post(f"/v1/frame?size={sizes}&format=png", FACE_JPEG)
+    reply = server.post(f"/v1/frame?size={sizes}&format=png&faces=blur", FACE_JPEG)
     assert reply.status == 200 and reply.headers["content-type"] == "application/json"
     results = reply.json()["results"]
     assert [r["report"]["output_size"] for r in results] == [[1280, 720], [720, 1280], [1024, 1792]]
@@ -312,7 +313,7 @@ ERROR_CASES = [
     ("/v1/check?size=sora-2", "truncated", 422, "input", "CorruptImageError", None),
     ("/v1/check?size=sora-2", "bomb", 413, "input", "ImageTooLargeError", None),
     ("/v1/frame?size=sora-2&faces=reject", "face", 422, "constraint", "FacesFoundError", None),
-    ("/v1/frame?size=sora-2&max_bytes=500", "face", 422, "constraint", "ByteBudgetError", None),
+    ("/v1/frame?size=sora-2&max_bytes=500&faces=blur", "face", 422, "constraint", "ByteBudgetError", None),
 ]
 
 
@@ -601,7 +602,7 @@ def test_a_worker_killed_mid_request_fails_only_that_request(server, slow_png):
     assert server.post("/v1/check?size=sora-2", PLAIN_JPEG).status == 200
     workers = server.wait_workers("idle", 2)
     assert victim not in {w["pid"] for w in workers}
-    reply = server.post("/v1/frame?size=sora-2", FACE_JPEG)
+    reply = server.post("/v1/frame?size=sora-2&faces=blur", FACE_JPEG)
     assert reply.status == 200 and decode(reply.body).size == (1280, 720)
     metrics = server.get("/metrics").body.decode()
     assert 'smartframe_worker_restarts_total{reason="died"} 1.0' in metrics
@@ -642,7 +643,7 @@ def test_sigterm_drains_the_requests_in_flight(slow_png):
 
 
 def test_a_server_whose_models_are_broken_does_not_start(tmp_path):
-    from smartframe.analysis.faces import model_directory
+    from smartframe.analysis.model_files import model_directory
 
     for path in model_directory().iterdir():
         if path.is_file():

@@ -100,10 +100,14 @@ def test_upload_see_the_face_rule_blur_and_download(server, browser, photo, tmp_
     assert "refuses" in faces_rule.inner_text()
     assert page.locator(".rule[data-rule='dimensions'][data-status='fail']").count() == 1
     assert page.locator(".face-box").count() == 1  # drawn on the photo
-    assert page.locator(".frame").count() == 2  # every size of sora-2
+    # The default policy is the target's rule: sora-2 refuses faces, so framing is refused,
+    # with a way out offered.
+    refusal = page.locator("#frames .inline-error")
+    assert "refuses" in refusal.inner_text() and page.locator(".frame").count() == 0
     assert page.locator("#overlay").get_attribute("src").startswith("blob:")
 
-    page.select_option("#faces", "blur")
+    refusal.locator("button", has_text="Blur the faces").click()
+    assert page.locator("#faces").input_value() == "blur"
     page.wait_for_selector("body:not(.busy)", state="attached")
     landscape = page.locator(".frame[data-size='1280x720']")
     landscape.locator(".frame-check.pass").wait_for(timeout=60_000)
@@ -121,7 +125,9 @@ def test_upload_see_the_face_rule_blur_and_download(server, browser, photo, tmp_
     # Looser than any policy uses: still nothing that looks like a face.
     assert smartframe.check(data, "1280x720", min_face_score=0.4, min_face_px=10).faces == ()
 
-    assert problems == []  # no script error, no CSP violation
+    # No script error, no CSP violation. The refused frame request (422) is logged by the
+    # browser itself as a failed load; that is the answer the page asked for, not a problem.
+    assert [p for p in problems if "status of 422" not in p] == []
     assert all(url.startswith((base, "blob:", "data:")) for url in requests), requests
 
 
@@ -131,7 +137,7 @@ def test_readable_on_a_phone(server, browser, photo):
     page.goto(f"http://127.0.0.1:{server.port}/")
     page.wait_for_selector("#target option", state="attached")
     page.set_input_files("#file", str(photo))
-    page.locator(".frame").first.wait_for()
+    page.locator(".frame, #frames .inline-error").first.wait_for()
     page.wait_for_selector("body:not(.busy)", state="attached")
     # One column, nothing wider than the screen, text at a readable size.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -23,6 +23,7 @@ const FIT_HINTS = {
   stretch: "Fill the frame by stretching: nothing is cut, shapes distort.",
 };
 const FACE_HINTS = {
+  auto: "The target's rule: refuse faces where the target refuses them, keep them elsewhere.",
   keep: "Faces guide the window; nothing else is done to them.",
   flag: "Report identifiable faces with a warning.",
   blur: "Blur every face, then check the result again.",
@@ -467,6 +468,7 @@ async function showFrames(outcome, target) {
   if (error) {
     $("frame-summary").textContent = "";
     showError(grid, outcome, error);
+    if (error.type === "FacesFoundError") offerRedaction(grid);
     return;
   }
   const { results } = await response.json();
@@ -506,6 +508,27 @@ async function showFrames(outcome, target) {
     grid.append(node);
     checkResult(blob, report.target, node.querySelector(".frame-check"));
   }
+}
+
+// A target that refuses faces refused the result: offer the policies that make one it accepts.
+function offerRedaction(grid) {
+  const box = grid.querySelector(".inline-error");
+  const choices = document.createElement("div");
+  choices.className = "fix-choices";
+  for (const [policy, label] of [["blur", "Blur the faces"], ["avoid", "Keep faces out of the window"]]) {
+    if (![...$("faces").options].some((o) => o.value === policy)) continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button secondary";
+    button.textContent = label;
+    button.addEventListener("click", () => {
+      $("faces").value = policy;
+      updateHints();
+      run({ recheck: false });
+    });
+    choices.append(button);
+  }
+  box.append(choices);
 }
 
 // Each result is checked against its own target, as the provider will check it.
