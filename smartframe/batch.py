@@ -54,7 +54,6 @@ import os
 import re
 import signal
 import socket
-import threading
 import time
 import traceback
 import unicodedata
@@ -83,6 +82,7 @@ from .errors import (
 from .geometry import whole_number
 from .options import AlphaPolicy, FrameOptions, Limits, real_number
 from .pipeline import FROM_TARGET, frame_sizes, make_options
+from .processes import exit_text, exit_with_parent
 from .targets import Preset, parse_target
 
 __all__ = [
@@ -682,7 +682,7 @@ def _process_context():
 def _worker_main(conn, job: Job, process_item, threads: int) -> None:
     """The loop of one worker process: start up, then one task at a time until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
-    _exit_with_parent()
+    exit_with_parent()
     try:
         initialise_worker(job, threads)
     except Exception as error:  # noqa: BLE001 -- any start-up failure goes to the parent, which stops the run
@@ -701,23 +701,6 @@ def _worker_main(conn, job: Job, process_item, threads: int) -> None:
             conn.send(("done", records))
         except BrokenPipeError:
             return  # the parent is gone; a resumed run redoes this item (same output name)
-
-
-def _exit_with_parent() -> None:
-    """Stop this worker as soon as the process that started it is gone (a run killed with
-    SIGKILL), even in the middle of an item: a watcher thread waits on the parent's sentinel.
-
-    What the worker was writing is then a temporary file, which the next run removes.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        wait_for_any([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="smartframe-parent-watch", daemon=True).start()
 
 
 class _Worker:
@@ -794,7 +777,7 @@ def _run_locally(tasks: list[Task], deliver: Callable[[tuple[ItemRecord, ...]], 
                         deliver(payload)
                 elif not worker.process.is_alive():  # died without a word
                     worker.process.join(timeout=1)
-                    how = _exit_text(worker.process.exitcode)
+                    how = exit_text(worker.process.exitcode)
                     if not worker.ready:
                         raise _start_error(ErrorInfo("internal", "WorkerDied", EXIT_INTERNAL,
                                                      f"a worker process died while starting ({how})"))
@@ -825,15 +808,6 @@ def _receive(worker: _Worker):
         return worker.conn.recv()
     except (EOFError, ConnectionResetError):
         return None
-
-
-def _exit_text(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def _start_error(info: ErrorInfo) -> SmartframeError | RuntimeError:

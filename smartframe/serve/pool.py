@@ -23,11 +23,11 @@ import logging
 import multiprocessing
 import os
 import pickle
-import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
 
+from ..processes import exit_text
 from .worker import worker_main
 
 __all__ = ["WorkerPool", "Overloaded", "WorkerDied", "WorkerTimedOut", "WorkerStartError"]
@@ -62,15 +62,6 @@ def _context():
         context.set_forkserver_preload(["smartframe.serve.worker"])
         return context
     return multiprocessing.get_context("spawn")
-
-
-def exit_text(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 @dataclass

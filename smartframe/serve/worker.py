@@ -15,14 +15,11 @@ Messages (``multiprocessing.connection`` frames on one duplex pipe):
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
 import sys
-import threading
 import traceback
-from multiprocessing.connection import wait as wait_for_any
 
 import numpy as np
 from PIL import Image
@@ -33,6 +30,7 @@ from ..errors import SmartframeError
 from ..explain import explain
 from ..native import captured_stderr
 from ..pipeline import frame_sizes
+from ..processes import exit_with_parent
 from .errors import from_library, internal_error
 from .params import CheckCall, ExplainCall, FrameCall
 
@@ -131,7 +129,7 @@ def worker_main(conn, threads: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s smartframe.serve[worker %(process)d]: %(message)s")
-    _exit_with_parent()
+    exit_with_parent("smartframe-serve-parent-watch")
     try:
         import cv2
 
@@ -156,16 +154,3 @@ def worker_main(conn, threads: int) -> None:
             conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError):
             return
-
-
-def _exit_with_parent() -> None:
-    """Stop at once, even mid-request, when the server process is gone (killed with SIGKILL)."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        wait_for_any([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="smartframe-serve-parent-watch", daemon=True).start()
