@@ -6,6 +6,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import smartframe
+from smartframe.analysis import Face
 from smartframe.analysis.faces import DEFAULT_MIN_SCORE, detect_faces
 from smartframe.cli import main
 from smartframe.errors import FacesFoundError, RedactionError
@@ -61,6 +62,28 @@ def test_a_face_that_survives_redaction_raises():
     with pytest.raises(RedactionError, match="still detected"):
         redact_faces(scene, stubborn, FacePolicy.BLUR, detect=lambda rgb, size, score: stubborn,
                      min_face_px=20, min_face_score=DEFAULT_MIN_SCORE)
+
+
+def test_the_recheck_looks_as_check_would_and_with_the_looser_single_face_rule():
+    """After a round, what is left is what check would report (the policy's thresholds, the
+    group rule on) plus what the looser single-face re-check sees: both get covered."""
+    pixels = np.full((400, 600, 3), 120, np.uint8)
+    first, by_check, by_recheck = (Face(50, 50, 110, 120, 0.9), Face(300, 60, 360, 130, 0.8, source="group"),
+                                   Face(450, 200, 500, 260, 0.72))
+    calls = []
+
+    def detect(rgb, size, score):
+        calls.append(("detect", size, score))
+        return [by_check] if len(calls) == 1 else []
+
+    def recheck(rgb, size, score):
+        calls.append(("recheck", size, score))
+        return [by_recheck] if len(calls) == 2 else []
+
+    out, covered, _ = redact_faces(pixels, [first], FacePolicy.BLUR, detect=detect, recheck=recheck,
+                                   min_face_px=20, min_face_score=0.8)
+    assert covered == (first, by_check, by_recheck)
+    assert calls[:2] == [("detect", 20, 0.8), ("recheck", 10, pytest.approx(0.7))]
 
 
 def test_reject_raises_with_the_faces_and_keep_does_nothing():
