@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analysis import Face
-from .analysis.faces import identifiable_faces
+from .analysis.faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, identifiable_faces
 from .errors import OptionError
 from .geometry import Box
 from .load import Source, SourceInfo, open_source
@@ -76,8 +76,8 @@ def check(
     target: object,
     *,
     faces: bool = True,
-    min_face_px: float = 20.0,
-    min_face_score: float = 0.55,
+    min_face_px: float = DEFAULT_MIN_SIZE_PX,
+    min_face_score: float = DEFAULT_MIN_SCORE,
     limits: Limits = Limits(),
 ) -> CheckReport:
     """Check ``source`` against ``target`` (a size, a preset name or ``"preset:WxH"``).

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .analysis.faces import DEFAULT_MIN_SCORE
 from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
 from .encode import check_encode_settings, choose_format, format_from_path, normalise_format, write_atomic
@@ -196,7 +197,8 @@ def _frame_options(function):
                           "that refuses faces and keeps them elsewhere."),
         click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
                      help="Smallest identifiable face, in output pixels."),
-        click.option("--min-face-score", type=_FLOAT, default=0.55, show_default=True),
+        click.option("--min-face-score", type=_FLOAT, default=DEFAULT_MIN_SCORE, show_default=True,
+                     help="Smallest detection score of an identifiable face, 0..1."),
         click.option("--alpha", metavar=_choices(AlphaPolicy), default="flatten", show_default=True,
                      help="Flatten transparency, or keep it (PNG/WebP output)."),
         click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
@@ -535,7 +537,8 @@ def _progress_bar():
 @click.option("--no-faces", is_flag=True, help="Skip face detection.")
 @click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
               help="Smallest identifiable face, in pixels of the target size.")
-@click.option("--min-face-score", type=_FLOAT, default=0.55, show_default=True)
+@click.option("--min-face-score", type=_FLOAT, default=DEFAULT_MIN_SCORE, show_default=True,
+              help="Smallest detection score of an identifiable face, 0..1.")
 @_limit_options
 @_debug_option
 def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,

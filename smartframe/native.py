@@ -1,13 +1,13 @@
 """What native libraries print straight to the process's stderr, captured.
 
-libjpeg (inside OpenCV) prints "Corrupt JPEG data: ..." warnings, libtiff its errors, and
-mediapipe its start-up lines, all to file descriptor 2, past Python's ``sys.stderr``. The
-library turns them into notes or log records and the CLI into its one-line messages, so
-nothing reaches the terminal unannounced.
+libjpeg (inside OpenCV) prints "Corrupt JPEG data: ..." warnings and libtiff its errors to
+file descriptor 2, past Python's ``sys.stderr``. The library turns them into notes or log
+records and the CLI into its one-line messages, so nothing reaches the terminal unannounced.
 
 The redirection is process-wide (file descriptors are): while a capture is open, other
 threads' direct writes to fd 2 land in it too. smartframe's batch runs use processes; its
-in-image threads (the content map, the close-up face pass) call nothing that prints.
+in-image thread (the content map, computed while the faces are detected) calls nothing that
+prints.
 
 Also here: :func:`second_thread_allowed`, the one rule for those in-image threads.
 """

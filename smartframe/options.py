@@ -15,6 +15,7 @@ from enum import Enum
 
 from PIL import ImageColor
 
+from .analysis.faces.face import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX
 from .errors import OptionError
 from .geometry import Box, refuse_non_ascii_digits, type_names, whole_number
 
@@ -268,8 +269,9 @@ class FrameOptions:
         faces: the face policy; see :class:`FacePolicy`. The default, ``auto``, rejects
             identifiable faces for a target that refuses them (sora-2) and keeps them elsewhere.
         min_face_px: a face is identifiable when its larger side is at least this many
-            *output* pixels.
-        min_face_score: ... and its detection score at least this.
+            *output* pixels (its detected box at least 0.85 times this, for the detector's
+            box-size spread).
+        min_face_score: ... and its detection score (the detector's re-look score) at least this.
         alpha: flatten transparency onto ``alpha_background`` (default) or keep it.
         alpha_background: the colour transparent pixels are flattened onto.
         upscale_warning: warn when the output enlarges the source by more than this factor.
@@ -283,8 +285,8 @@ class FrameOptions:
     pad_position: PadPosition = PadPosition.CENTRE
     crop_bounds: CropBounds | None = None
     faces: FacePolicy = FacePolicy.AUTO
-    min_face_px: float = 20.0
-    min_face_score: float = 0.55
+    min_face_px: float = DEFAULT_MIN_SIZE_PX
+    min_face_score: float = DEFAULT_MIN_SCORE
     alpha: AlphaPolicy = AlphaPolicy.FLATTEN
     alpha_background: Colour = (255, 255, 255)
     upscale_warning: float = 2.0

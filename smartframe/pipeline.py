@@ -237,13 +237,19 @@ def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,
                 targets: Sequence[Target] = ()) -> Analysis:
     """Run the analysis the options need: importance for ``smart``; faces for ``smart``
     (faces guide the window), for any face policy that acts on faces, and whenever a target
-    refuses faces (so that even ``keep`` can warn about an image the target will refuse)."""
+    refuses faces (so that even ``keep`` can warn about an image the target will refuse).
+
+    Faces matter from ``min_face_px`` pixels *of the output*: the detector searches for them
+    at the scale the most demanding target needs (the one that enlarges the source most), in
+    source pixels ``min_face_px`` times that target's source pixels per output pixel. So a
+    12 MP photo framed to 1280x720 is searched for faces of 66 source pixels, not 20."""
     smart = opts.resolved_strategy is Strategy.SMART
     want_faces = (smart or any(t.refuses_faces for t in targets)
                   or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
                   or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
+    source_per_output = min((max_reduction_for(region, t.size, opts.fit) for t in targets), default=1.0)
     return analyse(loaded, region, importance=smart, faces=want_faces,
-                   min_face_score=opts.min_face_score)
+                   min_face_px=opts.min_face_px * source_per_output, min_face_score=opts.min_face_score)
 
 
 def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .analysis import Analysis, Face
+from .analysis.faces import is_identifiable
 from .errors import OptionError
 from .geometry import (
     Box,
@@ -163,7 +164,8 @@ def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
     # Only identifiable faces bind the window: tiny background faces must not pin it.
     scale = output.width / window[0]
     faces = [f for f in analysis.faces
-             if f.score >= options.min_face_score and f.size * scale >= options.min_face_px]
+             if is_identifiable(f.size * scale, f.score, min_face_px=options.min_face_px,
+                                min_face_score=options.min_face_score)]
     return place_smart(region, window, analysis, focus=focus, faces=faces,
                        avoid_faces=options.faces is FacePolicy.AVOID)
 

@@ -196,7 +196,7 @@ def test_demo_frames_the_scene_for_every_preset(tmp_path):
 
 
 def test_native_libraries_print_nothing_on_a_clean_run(tmp_path):
-    """mediapipe's native start-up logs must not reach the terminal (fd 2) on success."""
+    """Native libraries' start-up logs (onnxruntime, OpenCV) must not reach the terminal (fd 2) on success."""
     from smartframe.scenes import face_scene
 
     source = tmp_path / "face.png"

@@ -288,7 +288,7 @@ def test_constraint_errors_name_the_input(tmp_path):
     with pytest.raises(smartframe.FacesFoundError) as found:
         smartframe.frame(faces, "1280x720", faces="reject")
     closeup = tmp_path / "closeup.png"
-    Image.fromarray(face_scene(1600, 900, 800, 450, 800)).save(closeup)
+    Image.fromarray(face_scene(1600, 900, 800, 450, 1000)).save(closeup)  # the cover would fill the output
     with pytest.raises(smartframe.RedactionError) as redaction:
         smartframe.frame(closeup, "1280x720", faces="fill")
     for error, source in ((budget, path), (found, faces), (redaction, closeup)):

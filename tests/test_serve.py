@@ -648,7 +648,7 @@ def test_a_server_whose_models_are_broken_does_not_start(tmp_path):
     for path in model_directory().iterdir():
         if path.is_file():
             data = path.read_bytes()
-            (tmp_path / path.name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if path.suffix == ".tflite" else data)
+            (tmp_path / path.name).write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if path.suffix == ".onnx" else data)
     with pytest.raises(RuntimeError, match="exited") as failure:
         Server("--workers", "1", env={"SMARTFRAME_MODEL_DIR": str(tmp_path)}, start_timeout=60)
     assert "ModelError" in str(failure.value) or "checksum" in str(failure.value).lower()

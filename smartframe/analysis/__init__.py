@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..native import second_thread_allowed
-from .faces import Face
+from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, Face
 
 __all__ = ["Analysis", "Face"]
 
@@ -34,10 +34,12 @@ class Analysis:
 
 
 def analyse(loaded, region, *, importance: bool, faces: bool,
-            min_face_score: float = 0.55) -> Analysis:
+            min_face_px: float = DEFAULT_MIN_SIZE_PX,
+            min_face_score: float = DEFAULT_MIN_SCORE) -> Analysis:
     """Analyse a loaded image for framing ``region`` (a Box in source pixels).
 
-    Faces are detected on the whole working image (source pixels out); the importance map,
+    Faces are detected on the whole working image (source pixels out), down to
+    ``min_face_px`` *source* pixels (the caller converts the output's minimum); the importance map,
     when asked for, covers the region. When both are wanted, the face-free content map is
     computed on a second thread while the faces are detected (OpenCV and NumPy release the
     GIL), and the face blocks are added once both are done -- unless
@@ -46,18 +48,18 @@ def analyse(loaded, region, *, importance: bool, faces: bool,
     from .faces import detect_source_faces
 
     if not importance:
-        found = detect_source_faces(loaded, min_score=min_face_score) if faces else ()
+        found = detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score) if faces else ()
         return Analysis(importance=None, faces=found)
     from .saliency import content_analysis
 
     if not faces:
         return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(())
     if not second_thread_allowed():
-        found = detect_source_faces(loaded, min_score=min_face_score)
+        found = detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score)
         return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(found)
     # A fresh one-thread pool per call: starting a thread costs ~0.1 ms, and unlike a
     # long-lived pool it cannot be left without its thread in a forked batch worker.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartframe-content") as pool:
         content = pool.submit(content_analysis, loaded.pixels, loaded.working_scale, region)
-        found = detect_source_faces(loaded, min_score=min_face_score)
+        found = detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score)
         return content.result().with_faces(found)

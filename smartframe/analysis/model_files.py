@@ -8,13 +8,19 @@ loaded, :func:`resolve` checks the file's SHA-256 against the digest pinned in i
 :class:`~smartframe.errors.ModelError` (exit code 5) instead of running an unknown network.
 
 One loader serves every model (faces and subject), so the rules above hold for all of them.
+:func:`import_onnxruntime` is the one way in to onnxruntime, which runs them: it turns off
+onnxruntime's telemetry (from 1.29 on Linux and macOS it uploads usage events to Microsoft and
+writes a device id under ``~/.cache`` and a session file in the temporary folder unless
+``ORT_DISABLE_TELEMETRY=1`` is set before onnxruntime is first imported).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +28,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 
-__all__ = ["ModelFile", "model_directory", "sha256_file", "resolve"]
+__all__ = ["ModelFile", "model_directory", "sha256_file", "resolve", "import_onnxruntime"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +101,25 @@ def resolve(model: ModelFile, model_dir: str | os.PathLike | None = None) -> Pat
     with _verified_lock:
         _verified[key] = digest
     return path
+
+
+def import_onnxruntime():
+    """The ``onnxruntime`` module, imported with its telemetry off.
+
+    smartframe never talks to the network, so ``ORT_DISABLE_TELEMETRY`` defaults to 1 (a value
+    the caller set is kept). onnxruntime reads the switch when it is first imported: if it was
+    imported earlier without it, a warning says so (once).
+    """
+    global _warned
+    if "onnxruntime" in sys.modules and "ORT_DISABLE_TELEMETRY" not in os.environ and not _warned:
+        _warned = True
+        logging.getLogger(__name__).warning(
+            "onnxruntime was imported before smartframe could turn its telemetry off; set "
+            "ORT_DISABLE_TELEMETRY=1 in the environment to keep it from reporting usage")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
+_warned = False

@@ -1,4 +1,12 @@
-"""The result type of face detection: one face, a box and a score."""
+"""The result type of face detection (one face, a box and a score) and what counts as one.
+
+A face is *identifiable* -- the faces the policies act on and ``check`` reports -- when its
+score is at least ``min_face_score`` and its box at least :data:`SIZE_MARGIN` x ``min_face_px``
+pixels of the size that matters (the output when framing, the target size when checking).
+The margin is there because a detected box is a measurement: matched against labelled faces,
+YuNet's boxes have the labelled size at the median but a tenth of them are 13% or more
+smaller, so without it a 20 px face is often reported as 18 px and let through.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,21 @@ from dataclasses import dataclass
 
 from ...geometry import Box
 
-__all__ = ["Face", "DEFAULT_MIN_SIZE_PX", "DEFAULT_MIN_SCORE"]
+__all__ = ["Face", "DEFAULT_MIN_SIZE_PX", "DEFAULT_MIN_SCORE", "SIZE_MARGIN", "is_identifiable"]
 
-#: Faces whose box (the larger of width and height, in input pixels) is smaller are not reported.
+#: The smallest face that matters (the larger side of its box), in the pixels that matter.
 DEFAULT_MIN_SIZE_PX = 20.0
-#: Minimum detection confidence (sigmoid score) of a reported face. At 0.55 every face
-#: photo of the benchmark is flagged and 2 of 106 face-free photos are; at 0.6 none of
-#: those are, but one athlete photo is missed (benchmarks/README.md).
-DEFAULT_MIN_SCORE = 0.55
+#: The score a face needs: the detector's re-look score (see :mod:`.detector`). Chosen on the
+#: tune half of the research sets so that about 1 face-free photo in 100 is flagged.
+DEFAULT_MIN_SCORE = 0.80
+#: A face counts from this fraction of ``min_face_px`` (YuNet's box size spread, see above).
+SIZE_MARGIN = 0.85
+
+
+def is_identifiable(size_px: float, score: float, *, min_face_px: float, min_face_score: float) -> bool:
+    """Whether a face whose box's larger side is ``size_px`` (in the pixels that matter) and
+    whose score is ``score`` counts as identifiable."""
+    return score >= min_face_score and size_px >= SIZE_MARGIN * min_face_px
 
 
 @dataclass(frozen=True)
@@ -22,9 +37,10 @@ class Face:
 
     The frame is stated by whoever holds the face: the array given to the detector, or --
     in plans and results -- source pixels after EXIF orientation. Boxes may extend a
-    little past the image border for faces cut by it. ``keypoints`` are BlazeFace's six
-    points (right eye, left eye, nose tip, mouth centre, right ear, left ear; from the
-    subject's view) in the same frame; ``source`` names the pass that found the face.
+    little past the image border for faces cut by it. ``keypoints`` are YuNet's five
+    landmarks (the subject's right eye, left eye, nose tip, right and left mouth corner) in
+    the same frame; ``source`` names the rule that accepted the face (``"relook"``: its own
+    re-look score; ``"group"``: one of several faces corroborating each other).
     """
 
     x0: float
