@@ -24,9 +24,19 @@ Split: a photo is in the *tune* half when int(sha1(lower-case file stem)[:8], 16
 else in the *holdout* half. smartframe's constants were measured on the tune half only.
 The stem (not the path) is hashed because the same photo appears in several folders.
 
+Methods: ``smartframe`` (the default, ``strategy="smart"``: the subject network fused with
+the classic cues and the faces), ``classic`` (``strategy="classic"``: the classic cues and the
+faces, the map before the subject network), libvips' ``smartcrop`` attention and entropy, and
+smartcrop.py; every table also gives the centre crop and the best placement.
+
 Every returned window is checked (size within 1 px, inside the photo): a method that
-returns a wrong box fails the run instead of scoring. The issue's targets for smartframe
-print as PASS/FAIL; exit code 0 when all pass, 1 when one fails.
+returns a wrong box fails the run instead of scoring. The targets for smartframe (issue 10:
+a gain of at least +0.55 on SOD300, SalBenchmark, GrabCut50 and Berkeley100, +0.30 on the
+fixation folder, +0.40 on the face folder, +0.25 on COCO, a mean of the folder gains of at
+least +0.45, and at most 8% of cases 5+ points worse than centre in every folder) print as
+PASS/FAIL with the gap, over all photos and over the holdout half (and the tune half, for
+information, with --both-splits); exit code 0 when all pass over all photos and the holdout
+half, 1 when one fails.
 """
 
 from __future__ import annotations
@@ -51,7 +61,15 @@ import _images  # noqa: E402 -- the benchmarks' shared helpers, next to this fil
 ASPECTS = (("16:9", 16, 9), ("9:16", 9, 16), ("1:1", 1, 1))
 MAX_COVER = 0.95
 WORSE = 0.05
-TARGET_GAIN_FOLDER, TARGET_GAIN_ALL, TARGET_WORSE = 0.30, 0.40, 0.10
+#: Issue 10's bars: the gain each folder must reach (a folder not listed has no gain bar), the
+#: mean of the folder gains, and the share of cases 5+ points worse than centre in any folder.
+TARGET_GAIN = {
+    "sod_berkeley_SOD300": 0.55, "sod_salbenchmark": 0.55, "objmask_grabcut50": 0.55,
+    "objmask_berkeley100": 0.55, "fixation_mit1003_subset100": 0.30, "faces_dlib_examples": 0.40,
+    "objmask_coco_mval400": 0.25,
+}
+TARGET_MEAN_GAIN, TARGET_WORSE = 0.45, 0.08
+MEAN = "mean of folders"
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,13 @@ def smartframe_method(rgb: np.ndarray, ww: int, wh: int):
     return smartframe.make_plan(rgb, (ww, wh)).crop_box
 
 
+def classic_method(rgb: np.ndarray, ww: int, wh: int):
+    """smartframe with ``strategy="classic"``: the classic cues and the faces, no network."""
+    import smartframe
+
+    return smartframe.make_plan(rgb, (ww, wh), strategy="classic").crop_box
+
+
 def _vips(interesting: str) -> Callable:
     def method(rgb: np.ndarray, ww: int, wh: int):
         import pyvips
@@ -201,6 +226,7 @@ def smartcrop_py(rgb: np.ndarray, ww: int, wh: int):
 
 METHODS: dict[str, Callable] = {
     "smartframe": smartframe_method,
+    "classic": classic_method,
     "vips_attention": _vips("attention"),
     "vips_entropy": _vips("entropy"),
     "smartcrop_py": smartcrop_py,
@@ -268,16 +294,30 @@ def summarise(rows: list[dict], methods: list[str]) -> dict:
                 "ms": float(statistics.median(r["ms"][method] for r in group)),
             }
         summary[name] = entry
+    folders = [name for name in summary if name != "ALL"]
+    if folders:  # the mean of the folder gains (each folder counts once, whatever its size)
+        summary[MEAN] = {"cases": sum(summary[f]["cases"] for f in folders), "centre": float("nan"),
+                         "best": float("nan"), "methods": {
+                             method: {"score": float("nan"),
+                                      "gain": float(np.mean([summary[f]["methods"][method]["gain"] for f in folders])),
+                                      "worse": max(summary[f]["methods"][method]["worse"] for f in folders),
+                                      "ms": float("nan")} for method in methods}}
     return summary
 
 
 def table(summary: dict, methods: list[str], title: str) -> str:
     lines = [f"### {title}", "",
-             "score / gain / share of cases 5+ points worse than centre / median ms per image", "",
+             "score / gain / share of cases 5+ points worse than centre / median ms per image "
+             "(gains rounded down, shares up)", "",
              "| folder | cases | centre | best | " + " | ".join(methods) + " |",
              "|---|---:|---:|---:|" + "---|" * len(methods)]
     for name, entry in summary.items():
-        cells = [f"{m['score']:.3f} / {m['gain']:+.2f} / {100 * m['worse']:.0f}% / {m['ms']:.1f}"
+        if name == MEAN:
+            cells = [f"{_signed_down(m['gain'], 2)} / worst folder {_pct(m['worse'], 0)}%"
+                     for m in (entry["methods"][method] for method in methods)]
+            lines.append(f"| **{name}** | | | | " + " | ".join(cells) + " |")
+            continue
+        cells = [f"{m['score']:.3f} / {_signed_down(m['gain'], 2)} / {_pct(m['worse'], 0)}% / {m['ms']:.1f}"
                  for m in (entry["methods"][method] for method in methods)]
         label = f"**{name}**" if name == "ALL" else name
         lines.append(f"| {label} | {entry['cases']} | {entry['centre']:.3f} | {entry['best']:.3f} | "
@@ -286,15 +326,50 @@ def table(summary: dict, methods: list[str], title: str) -> str:
 
 
 def verdict(summary: dict, method: str) -> list[str]:
-    """The issue's targets for ``method``: PASS/FAIL lines with the measured figure."""
+    """Issue 10's targets for ``method``: PASS/FAIL lines with the measured figure and the gap.
+
+    Each folder: its gain bar (when it has one) and at most 8% of cases 5+ points worse; then
+    the mean of the folder gains. Figures are truncated, never rounded up, so a PASS is never
+    shown for a figure that missed its bar.
+    """
     lines = []
     for name, entry in summary.items():
+        if name in ("ALL", MEAN):
+            continue
         m = entry["methods"][method]
-        bar = TARGET_GAIN_ALL if name == "ALL" else TARGET_GAIN_FOLDER
-        ok = m["gain"] >= bar and (name == "ALL" or m["worse"] <= TARGET_WORSE)
-        lines.append(f"{'PASS' if ok else 'FAIL'} {name}: gain {m['gain']:+.3f} (bar {bar:+.2f}), "
-                     f"worse {100 * m['worse']:.1f}% (bar {100 * TARGET_WORSE:.0f}%)")
+        bar = TARGET_GAIN.get(name)
+        gain_ok = bar is None or m["gain"] >= bar
+        worse_ok = m["worse"] <= TARGET_WORSE + 1e-12
+        gap = [] if gain_ok else [f"gain short by {_gap(bar - m['gain'])}"]
+        gap += [] if worse_ok else [f"{_pct(m['worse'] - TARGET_WORSE)} points too many worse"]
+        bar_text = "no gain bar" if bar is None else f"bar {bar:+.2f}"
+        lines.append(f"{'PASS' if gain_ok and worse_ok else 'FAIL'} {name}: gain {_signed_down(m['gain'])} "
+                     f"({bar_text}), worse {_pct(m['worse'])}% (bar {100 * TARGET_WORSE:.0f}%)"
+                     + (f" -- {', '.join(gap)}" if gap else ""))
+    if MEAN in summary:
+        mean = summary[MEAN]["methods"][method]["gain"]
+        ok = mean >= TARGET_MEAN_GAIN
+        lines.append(f"{'PASS' if ok else 'FAIL'} {MEAN}: gain {_signed_down(mean)} (bar {TARGET_MEAN_GAIN:+.2f})"
+                     + ("" if ok else f" -- short by {_gap(TARGET_MEAN_GAIN - mean)}"))
     return lines
+
+
+def _gap(value: float, digits: int = 3) -> str:
+    """A shortfall rounded up to ``digits`` decimals: a gap is never shown smaller than it is."""
+    factor = 10 ** digits
+    return f"{math.ceil(value * factor - 1e-9) / factor:.{digits}f}"
+
+
+def _signed_down(value: float, digits: int = 3) -> str:
+    """A gain rounded towards minus infinity: a gain is never shown larger than it is."""
+    factor = 10 ** digits
+    return f"{math.floor(value * factor + 1e-9) / factor:+.{digits}f}"
+
+
+def _pct(share: float, digits: int = 1) -> str:
+    """A share of cases as a percentage rounded up: a worse share is never shown smaller."""
+    factor = 10 ** digits
+    return f"{math.ceil(share * 100 * factor - 1e-9) / factor:.{digits}f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=_images.default_data())
     parser.add_argument("--split", choices=["all", "tune", "holdout"], default="all")
     parser.add_argument("--both-splits", action="store_true", help="also print the tune and holdout tables")
-    parser.add_argument("--methods", default="smartframe,vips_attention,vips_entropy,smartcrop_py")
+    parser.add_argument("--methods", default="smartframe,classic,vips_attention,vips_entropy,smartcrop_py")
     parser.add_argument("--folders", default="", help="comma-separated folder names (default: all)")
     parser.add_argument("--limit", type=int, default=0, help="at most N photos per folder")
     parser.add_argument("--per-aspect", action="store_true")
@@ -332,8 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                 output.append(table(summarise(part, methods), methods, f"{title}, {aspect} only"))
         if "smartframe" in methods:
             verdicts = verdict(summary, "smartframe")
-            failed = failed or any(line.startswith("FAIL") for line in verdicts)
-            output.append("Targets for smartframe (" + title + "):\n" + "\n".join(verdicts) + "\n")
+            judged = title != "split=tune"  # the bars are judged over all photos and the holdout half
+            failed = failed or (judged and any(line.startswith("FAIL") for line in verdicts))
+            note = "" if judged else " -- for information: the bars are judged on all photos and the holdout half"
+            output.append(f"Targets for smartframe ({title}){note}:\n" + "\n".join(verdicts) + "\n")
     text = "\n".join(output)
     print(text)
     if args.markdown:

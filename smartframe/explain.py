@@ -1,12 +1,15 @@
 """Explain: a picture of why a window was chosen.
 
-The overlay draws, over a copy of the photo: the importance map as a heat map, each chosen
-window (a colour per target size, labelled with the size, strategy and confidence), the
-centre window of each size (dashed, in that size's colour), and the faces (red, with their
-scores). Labels are stacked so that they never overlap. A thin strip is stretched across
-its short side so that the overlay is at least ``max_side / 8`` pixels there (the windows
-are drawn in the same stretched frame). It reads the same plans that render the outputs,
-so it shows exactly what was done.
+The overlay draws, over a copy of the photo: the importance map the search scored as a heat
+map, each chosen window (a colour per target size, labelled with the size, strategy and
+confidence), the centre window of each size (dashed, in that size's colour), and the faces
+(red, with their scores). Labels are stacked so that they never overlap. Beside it (below a
+landscape, to the right of a portrait) are the maps the importance was made from, each over a
+small copy of the photo: the classic cues and the subject network's map, captioned (with the
+subject map's weight in the fusion, or why it was not used). A thin strip is stretched across
+its short side so that the overlay is at least ``max_side / 8`` pixels there (the windows are
+drawn in the same stretched frame). The whole picture's longer side is ``max_side``. It reads
+the same plans that render the outputs, so it shows exactly what was done.
 """
 
 from __future__ import annotations
@@ -72,16 +75,22 @@ def draw_overlay(pixels: np.ndarray, working_scale: tuple[float, float], analysi
     Boxes in the plans are source pixels; ``working_scale`` maps them to ``pixels``.
     """
     height, width = pixels.shape[:2]
+    with_maps = analysis.classic is not None
+    # the main panel and, with maps, half-size panels beside its short side
+    grow_w, grow_h = (1.0, 1.5) if width >= height else (1.5, 1.0)
     fit = max_side / max(width, height)  # the decode may be smaller than the overlay: enlarge
+    if with_maps:
+        fit = min(max_side / (width * grow_w), max_side / (height * grow_h))
     shortest = max(1, max_side // 8)  # a 1x5000 strip must not become a 1x1280 picture
     canvas_size = Size(max(min(shortest, max_side), round(width * fit)),
                        max(min(shortest, max_side), round(height * fit)))
     grow = canvas_size.width / width > 1 or canvas_size.height / height > 1
-    canvas = cv2.resize(np.ascontiguousarray(pixels), tuple(canvas_size),
-                        interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA)
+    photo = cv2.resize(np.ascontiguousarray(pixels), tuple(canvas_size),
+                       interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA)
+    canvas = photo.copy()
     sx, sy = working_scale[0] * canvas_size.width / width, working_scale[1] * canvas_size.height / height
-    if analysis.importance is not None:
-        canvas = _heat(canvas, analysis.importance)
+    if analysis.importance is not None and plans:  # the map covers the framing region
+        canvas = _map_panel(canvas, analysis.importance, plans[0].region.scaled(sx, sy), dim=1.0)
     thickness = max(2, round(max(canvas_size) / 300))
     placed: list[tuple[int, int, int, int]] = []  # label rectangles already drawn
     for index, plan in enumerate(plans):
@@ -101,7 +110,63 @@ def draw_overlay(pixels: np.ndarray, working_scale: tuple[float, float], analysi
         box = face.box.scaled(sx, sy)
         _rectangle(canvas, box, _FACE_COLOUR, max(1, thickness - 1))
         _label(canvas, f"{face.score:.2f}", (box.x0, box.y1 + 2), _FACE_COLOUR, placed)
+    if with_maps:
+        canvas = _with_map_panels(canvas, photo, analysis, plans, (sx, sy), working_scale)
     return Image.fromarray(canvas, "RGB")
+
+
+def _with_map_panels(canvas: np.ndarray, photo: np.ndarray, analysis: Analysis, plans: Sequence[Plan],
+                     scale: tuple[float, float], working_scale: tuple[float, float]) -> np.ndarray:
+    """``canvas`` with the classic and subject maps beside it: two half-size panels below a
+    landscape canvas, or to the right of a portrait one. Each map covers the framing region,
+    drawn where the region lies in the photo."""
+    height, width = canvas.shape[:2]
+    half = (max(1, width // 2), max(1, height // 2))
+    small = cv2.resize(photo, half, interpolation=cv2.INTER_AREA)
+    region = plans[0].region.scaled(scale[0] * half[0] / width, scale[1] * half[1] / height)
+    weight = analysis.subject_weight
+    strategy = plans[0].strategy.value if plans[0].strategy else "smart"
+    if analysis.subject is not None:
+        subject_caption = f"subject network (weight {weight:.2f})"
+    elif strategy == "classic":
+        subject_caption = "subject network: not used (classic)"
+    else:
+        subject_caption = "subject network: not used (flat image)"
+    panels = [(_map_panel(small, analysis.classic, region), "classic cues"),
+              (_map_panel(small, analysis.subject, region) if analysis.subject is not None
+               else (small * 0.35).astype(np.uint8), subject_caption)]
+    for panel, caption in panels:
+        _caption(panel, caption)
+    if width >= height:
+        strip = np.zeros((half[1], width, 3), np.uint8)
+        strip[:, :half[0]] = panels[0][0]
+        strip[:, half[0]:2 * half[0]] = panels[1][0]
+        return np.vstack([canvas, strip])
+    strip = np.zeros((height, half[0], 3), np.uint8)
+    strip[:half[1]] = panels[0][0]
+    strip[half[1]:2 * half[1]] = panels[1][0]
+    return np.hstack([canvas, strip])
+
+
+def _map_panel(photo: np.ndarray, values: np.ndarray, region: Box, dim: float = 0.35) -> np.ndarray:
+    """The map as a heat map over the part of ``photo`` the region covers (the rest dimmed)."""
+    panel = (photo * dim).astype(np.uint8)
+    x0, y0 = max(0, int(round(region.x0))), max(0, int(round(region.y0)))
+    x1 = min(photo.shape[1], max(x0 + 1, int(round(region.x1))))
+    y1 = min(photo.shape[0], max(y0 + 1, int(round(region.y1))))
+    panel[y0:y1, x0:x1] = _heat(np.ascontiguousarray(photo[y0:y1, x0:x1]), values)
+    return panel
+
+
+def _caption(panel: np.ndarray, text: str) -> None:
+    """Write ``text`` on a dark box at the panel's top-left corner (shrunk to fit its width)."""
+    scale = max(0.35, max(panel.shape[:2]) / 1200)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    while w + 6 > panel.shape[1] and scale > 0.25:
+        scale *= 0.85
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(panel, (0, 0), (w + 6, h + base + 6), (0, 0, 0), -1)
+    cv2.putText(panel, text, (3, h + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _heat(canvas: np.ndarray, importance: np.ndarray) -> np.ndarray:

@@ -64,11 +64,19 @@ class Fit(_Choice):
 
 
 class Strategy(_Choice):
-    """Where a cover window goes. Every strategy only chooses the window's position."""
+    """Where a cover window goes. Every strategy only chooses the window's position.
+
+    ``smart`` (the default) scores the subject network's map fused with the classic cues and
+    the detected faces; ``classic`` scores the classic cues and the faces only (the map before
+    the subject network; Cloudinary calls its pre-AI ``g_auto`` "classic"), the fastest path
+    that still looks at the picture; ``focus`` centres the window on a point; ``centre``
+    centres it.
+    """
 
     CENTRE = "centre"
     FOCUS = "focus"
     SMART = "smart"
+    CLASSIC = "classic"
 
 
 class FacePolicy(_Choice):
@@ -262,7 +270,7 @@ class FrameOptions:
         strategy: where a cover window goes; None means ``smart``, or ``focus`` when a
             ``focus`` point is given. Ignored (reported as None) for pad and stretch.
         focus: (x, y) fractions of the upright source; the window centres on it (``focus``)
-            or uses it as the prior when evidence is weak (``smart``).
+            or uses it as the prior when evidence is weak (``smart``, ``classic``).
         background: pad colour, or ``"blur"`` for a blurred copy of the image.
         pad_position: where the content sits in a padded frame.
         crop_bounds: a region of the source (fractions) to frame instead of the whole image.

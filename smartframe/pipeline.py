@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import difflib
 import os
 from collections.abc import Iterable, Sequence
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
-from .analysis import Analysis, Face, analyse
+from .analysis import Analysis, Face, Maps, analyse, analysis_reduction
 from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
-from .errors import OptionError, SmartframeError, naming_the_source
+from .errors import OptionError, naming_the_source
+from .native import captured_stderr, second_thread_allowed
 from .geometry import Box, Size
-from .load import LoadedImage, Source, SourceInfo, open_source
+from .load import LoadedImage, OpenedSource, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
 from .plan import Plan, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
@@ -225,31 +227,87 @@ def prepare(source: Source, sizes: Sequence[object],
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
-        loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
-                               alpha_background=opts.alpha_background)
-    analysis = analyse_for(loaded, region, opts, targets)
+        loaded, analysis = _decode_and_analyse(opened, region, reduction, opts, targets)
     plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
                         notes=loaded.notes) for target in targets]
     return loaded, analysis, plans
 
 
+def _decode_and_analyse(opened: OpenedSource, region: Box, reduction: float, opts: FrameOptions,
+                        targets: Sequence[Target]) -> tuple[LoadedImage, Analysis]:
+    """Decode the working image (shrunk by up to ``reduction``) and analyse the source.
+
+    The analysis needs fewer pixels than the output (a 160-px map, faces of 15 px): when the
+    source is a baseline JPEG whose analysis can be decoded at a smaller DCT scale than the
+    working image, that second decode and the whole analysis run on a second thread while
+    the working image is decoded, so the analysis costs no time of its own. Otherwise (other
+    formats, arrays, small outputs, a batch worker per core) the analysis runs on the working
+    image once it is decoded. Both paths see the same source; the faces' boxes differ only by
+    the analysis image's resolution.
+    """
+    maps, want_faces, min_face_px = analysis_needs(opts, region, targets)
+
+    def decode() -> LoadedImage:
+        return opened.decode(max_reduction=reduction, alpha=opts.alpha, alpha_background=opts.alpha_background)
+
+    def analyse_image(pixels: np.ndarray, pixel_scale: tuple[float, float]) -> Analysis:
+        return analyse(pixels, pixel_scale, region, maps=maps, faces=want_faces, min_face_px=min_face_px,
+                       min_face_score=opts.min_face_score)
+
+    side = None
+    if (maps is not None or want_faces) and second_thread_allowed():
+        side = opened.reduced_decoder(analysis_reduction(region, maps=maps, faces=want_faces,
+                                                         min_face_px=min_face_px))
+        if side is not None and side.scale <= opened.working_dct_scale(reduction):
+            side = None  # the working image is no larger: analyse it
+    if side is None:
+        loaded = decode()
+        return loaded, analyse_image(loaded.pixels, loaded.working_scale)
+
+    def analyse_reduced() -> Analysis | None:
+        decoded = side.decode()
+        return None if decoded is None else analyse_image(*decoded)
+
+    # The capture spans both threads: what the analysis thread's native code prints (libjpeg
+    # repeating the working decode's warnings about the same bytes, a model's start-up log)
+    # is dropped here; the working decode's own capture, nested in it, still makes its notes.
+    with captured_stderr(), concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="smartframe-analysis") as pool:
+        future = pool.submit(analyse_reduced)
+        loaded = decode()  # an error here waits for the analysis, then propagates
+        analysis = future.result()
+    if analysis is None:  # libjpeg could not decode the smaller copy (the working one it could)
+        analysis = analyse_image(loaded.pixels, loaded.working_scale)
+    return loaded, analysis
+
+
 def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,
                 targets: Sequence[Target] = ()) -> Analysis:
-    """Run the analysis the options need: importance for ``smart``; faces for ``smart``
-    (faces guide the window), for any face policy that acts on faces, and whenever a target
-    refuses faces (so that even ``keep`` can warn about an image the target will refuse).
+    """Run the analysis the options need on the decoded image (see :func:`analysis_needs`)."""
+    maps, faces, min_face_px = analysis_needs(opts, region, targets)
+    return analyse(loaded.pixels, loaded.working_scale, region, maps=maps, faces=faces,
+                   min_face_px=min_face_px, min_face_score=opts.min_face_score)
 
-    Faces matter from ``min_face_px`` pixels *of the output*: the detector searches for them
-    at the scale the most demanding target needs (the one that enlarges the source most), in
-    source pixels ``min_face_px`` times that target's source pixels per output pixel. So a
-    12 MP photo framed to 1280x720 is searched for faces of 66 source pixels, not 20."""
-    smart = opts.resolved_strategy is Strategy.SMART
-    want_faces = (smart or any(t.refuses_faces for t in targets)
+
+def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = ()
+                   ) -> tuple[Maps | None, bool, float]:
+    """What the analysis must make for these options and targets.
+
+    * the importance map: the fused map for ``smart``, the classic map for ``classic``, none
+      for the other strategies and fits;
+    * whether to detect faces: for ``smart`` and ``classic`` (faces guide the window), for any
+      face policy that acts on faces, and whenever a target refuses faces (so that even
+      ``keep`` can warn about an image the target will refuse);
+    * the smallest face that matters, in source pixels: ``min_face_px`` output pixels at the
+      largest output scale among the targets (a face is identifiable from that size on).
+    """
+    maps = {Strategy.SMART: Maps.SMART, Strategy.CLASSIC: Maps.CLASSIC}.get(opts.resolved_strategy)
+    want_faces = (maps is not None or any(t.refuses_faces for t in targets)
                   or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
                   or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
-    source_per_output = min((max_reduction_for(region, t.size, opts.fit) for t in targets), default=1.0)
-    return analyse(loaded, region, importance=smart, faces=want_faces,
-                   min_face_px=opts.min_face_px * source_per_output, min_face_score=opts.min_face_score)
+    # source pixels per output pixel of the most enlarging target (1 without targets)
+    reduction = min((max_reduction_for(region, t.size, opts.fit) for t in targets), default=1.0)
+    return maps, want_faces, opts.min_face_px * reduction
 
 
 def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:

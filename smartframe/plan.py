@@ -174,6 +174,7 @@ _STRATEGIES: dict[Strategy, Callable[..., Placement]] = {
     Strategy.CENTRE: _place_centre,
     Strategy.FOCUS: _place_focus,
     Strategy.SMART: _place_smart,
+    Strategy.CLASSIC: _place_smart,  # the same search; the analysis made the classic map
 }
 
 

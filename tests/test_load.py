@@ -309,7 +309,7 @@ def test_banded_decode_equals_whole_image_conversion(monkeypatch, orientation, f
     import sys
 
     # sys.modules: smartframe.load is also the name of the load() function.
-    monkeypatch.setattr(sys.modules["smartframe.load"], "_BAND_PIXELS", 37 * 5)  # many bands, not a multiple of 3 rows
+    monkeypatch.setattr(sys.modules["smartframe.load.convert"], "_BAND_PIXELS", 37 * 5)  # many bands, not a multiple of 3 rows
     rng = np.random.default_rng(orientation * 10 + factor)
     rgba = rng.integers(0, 256, (41, 37, 4), dtype=np.uint8)
     image = Image.fromarray(rgba, "RGBA").convert(mode)
@@ -323,7 +323,7 @@ def test_banded_decode_equals_whole_image_conversion(monkeypatch, orientation, f
 def test_banded_high_depth_uses_the_range_of_the_whole_image(monkeypatch):
     import sys
 
-    monkeypatch.setattr(sys.modules["smartframe.load"], "_BAND_PIXELS", 8)
+    monkeypatch.setattr(sys.modules["smartframe.load.convert"], "_BAND_PIXELS", 8)
     values = np.linspace(-5.0, 20.0, 16 * 12, dtype=np.float32).reshape(16, 12)
     values[3, 3] = np.nan
     values[9, 1] = np.inf

@@ -248,28 +248,3 @@ def test_cli_face_policies(tmp_path):
     assert check.exit_code == 0, check.output
     raw = runner.invoke(main, ["check", str(source), "-s", "sora-2", "--json"])
     assert raw.exit_code == 1
-
-
-def test_analysis_is_the_same_with_one_thread_or_two():
-    # analyse() builds the content map on a second thread while faces are detected, except
-    # when OpenCV is held to one thread (batch workers); both must give the same analysis.
-    import cv2
-
-    from smartframe.analysis import analyse
-    from smartframe.geometry import Box
-    from smartframe.load import open_source
-
-    with open_source(one_face()) as opened:
-        loaded = opened.decode()
-    region = Box(0, 0, *loaded.size)
-    threads = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(2)
-        two = analyse(loaded, region, importance=True, faces=True)
-        cv2.setNumThreads(1)
-        one = analyse(loaded, region, importance=True, faces=True)
-    finally:
-        cv2.setNumThreads(threads)
-    assert len(two.faces) == 1 and two.faces == one.faces
-    assert np.array_equal(two.importance, one.importance)
-    assert (two.grid_scale, two.grid_origin) == (one.grid_scale, one.grid_origin)

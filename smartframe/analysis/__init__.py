@@ -1,29 +1,63 @@
 """Analysis: what the picture contains, computed once per source on a small copy.
 
-The result, :class:`Analysis`, serves every target size framed from the same source.
+The stages, one module each:
+
+* :mod:`.saliency` -- the classic cues (geodesic distance, border contrast, spectral
+  residual) as a content map on a 96-px copy of the framing region;
+* :mod:`.subject` -- the subject network (a student of u2netp) as a map on the same grid;
+* :mod:`.faces` -- face detection (the only door to the face models);
+* :mod:`.fusion` -- the maps and the faces -> the importance map the search scores;
+* :mod:`.model_files` -- finding and verifying the bundled models, for faces and subject.
+
+:func:`analyse` runs them for one image: the maps and the faces on two threads when a
+second thread is allowed, then the fusion. The result, :class:`Analysis`, serves every
+target size framed from the same source.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
+from ..geometry import Box
 from ..native import second_thread_allowed
-from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, Face
+from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, DetectorSettings, Face
 
-__all__ = ["Analysis", "Face"]
+__all__ = ["Analysis", "Face", "Maps", "analyse", "analysis_reduction", "DETECTOR_MIN_FACE_PX",
+           "MAP_INPUT_SIDE"]
+
+#: The face detector searches for the smallest face that matters at this many pixels (its
+#: reliable range starts there, and it shrinks a larger image to that scale itself); the
+#: analysis image is never decoded smaller than that (``min_face_px`` output pixels).
+DETECTOR_MIN_FACE_PX = DetectorSettings().detector_px
+
+
+#: The maps never need more than this many pixels along the framing region's longer side
+#: (the subject network's input; the classic map uses 96).
+MAP_INPUT_SIDE = 160
+
+
+class Maps(str, Enum):
+    """Which importance map the strategy scores."""
+
+    SMART = "smart"  # the subject network fused with the classic cues, plus the faces
+    CLASSIC = "classic"  # the classic cues plus the faces (the map before the subject network)
 
 
 @dataclass(frozen=True)
 class Analysis:
     """What the planner needs to know about a source.
 
-    ``importance`` is a non-negative float32 map indexed ``[row, col]`` on the analysis grid
-    (a small copy of the framing region of the upright source), or None when no strategy
-    needs it. The grid maps to source pixels by
+    ``importance`` is the map the search scores: a non-negative float32 map indexed
+    ``[row, col]`` on the analysis grid (a small copy of the framing region of the upright
+    source), or None when no strategy needs it. The grid maps to source pixels by
     ``col = (x_source - grid_origin[0]) * grid_scale[0]`` (and likewise rows with y).
+    ``classic`` (the classic cues, face-free) and ``subject`` (the subject network's map,
+    0..1; smart only) are the maps it was made from, on the same grid, for the overlay;
+    ``subject_weight`` is the subject map's share of the fused map (0 for classic).
     ``faces`` are in source pixels after EXIF orientation.
     """
 
@@ -31,35 +65,96 @@ class Analysis:
     grid_scale: tuple[float, float] = (1.0, 1.0)
     grid_origin: tuple[float, float] = (0.0, 0.0)
     faces: tuple[Face, ...] = ()
+    classic: np.ndarray | None = None
+    subject: np.ndarray | None = None
+    subject_weight: float = 0.0
 
 
-def analyse(loaded, region, *, importance: bool, faces: bool,
-            min_face_px: float = DEFAULT_MIN_SIZE_PX,
+def analysis_reduction(region: Box, *, maps: Maps | None, faces: bool, min_face_px: float) -> float:
+    """The largest factor by which the image may be shrunk for this analysis (source pixels
+    per analysis pixel): the region keeps :data:`MAP_INPUT_SIDE` pixels on its longer side for
+    the maps, and a face of ``min_face_px`` source pixels keeps :data:`DETECTOR_MIN_FACE_PX`
+    pixels for the detector. 1 when nothing is analysed."""
+    limits = []
+    if maps is not None:
+        limits.append(max(region.width, region.height) / MAP_INPUT_SIDE)
+    if faces:
+        limits.append(min_face_px / DETECTOR_MIN_FACE_PX)
+    return max(1.0, min(limits)) if limits else 1.0
+
+
+def analyse(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, *,
+            maps: Maps | None, faces: bool, min_face_px: float = DEFAULT_MIN_SIZE_PX,
             min_face_score: float = DEFAULT_MIN_SCORE) -> Analysis:
-    """Analyse a loaded image for framing ``region`` (a Box in source pixels).
+    """Analyse an image for framing ``region`` (a Box in source pixels).
 
-    Faces are detected on the whole working image (source pixels out), down to
-    ``min_face_px`` *source* pixels (the caller converts the output's minimum); the importance map,
-    when asked for, covers the region. When both are wanted, the face-free content map is
-    computed on a second thread while the faces are detected (OpenCV and NumPy release the
-    GIL), and the face blocks are added once both are done -- unless
-    :func:`~smartframe.native.second_thread_allowed` says no (a batch worker per core).
+    ``pixels``: the upright image as HxWx3 (or 4) uint8 RGB at any resolution, with
+    ``pixel_scale`` = its pixels per source pixel along x and y. ``maps``: which importance
+    map to make (None: none). ``faces``: detect faces, on the whole image (not only the
+    region); ``min_face_px`` is the smallest face that matters, in source pixels, and
+    ``min_face_score`` the detection score a face needs.
+
+    Returns boxes in source pixels. When both the maps and the faces are wanted, the maps
+    are made on a second thread while the faces are detected (OpenCV and NumPy release the
+    GIL), unless :func:`~smartframe.native.second_thread_allowed` says no (a batch worker per
+    core); both orders give the same result.
     """
-    from .faces import detect_source_faces
-
-    if not importance:
-        found = detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score) if faces else ()
+    if maps is None:
+        found = _detect(pixels, pixel_scale, min_face_px, min_face_score) if faces else ()
         return Analysis(importance=None, faces=found)
-    from .saliency import content_analysis
-
     if not faces:
-        return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(())
+        return _fuse(_maps(pixels, pixel_scale, region, maps), ())
     if not second_thread_allowed():
-        found = detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score)
-        return content_analysis(loaded.pixels, loaded.working_scale, region).with_faces(found)
+        found = _detect(pixels, pixel_scale, min_face_px, min_face_score)
+        return _fuse(_maps(pixels, pixel_scale, region, maps), found)
     # A fresh one-thread pool per call: starting a thread costs ~0.1 ms, and unlike a
     # long-lived pool it cannot be left without its thread in a forked batch worker.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartframe-content") as pool:
-        content = pool.submit(content_analysis, loaded.pixels, loaded.working_scale, region)
-        found = detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score)
-        return content.result().with_faces(found)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartframe-maps") as pool:
+        made = pool.submit(_maps, pixels, pixel_scale, region, maps)
+        found = _detect(pixels, pixel_scale, min_face_px, min_face_score)
+        return _fuse(made.result(), found)
+
+
+@dataclass(frozen=True)
+class _RegionMaps:
+    """The face-free maps of a region on its grid (see :class:`Analysis` for the frame)."""
+
+    classic: np.ndarray
+    subject: np.ndarray | None
+    grid_scale: tuple[float, float]
+    grid_origin: tuple[float, float]
+
+
+def _maps(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, maps: Maps) -> _RegionMaps:
+    from .saliency import content_analysis, region_pixels
+
+    content = content_analysis(pixels, pixel_scale, region)
+    subject = None
+    if maps is Maps.SMART:
+        from .subject import get_network, subject_map
+
+        network = get_network()  # loaded (and verified) even for a flat image: warm-ups load it
+        if not content.flat:  # a flat image: nothing for the network to find
+            subject = subject_map(region_pixels(pixels, pixel_scale, region), content.content.shape,
+                                  network=network)
+    return _RegionMaps(content.content, subject, content.grid_scale, content.origin)
+
+
+def _detect(pixels: np.ndarray, pixel_scale: tuple[float, float], min_face_px: float,
+            min_face_score: float) -> tuple[Face, ...]:
+    """Faces in ``pixels`` (the detector works in the array's pixels), in source pixels."""
+    from .faces import detect_faces
+
+    sx, sy = pixel_scale
+    found = detect_faces(pixels[..., :3], min_size_px=max(1.0, min_face_px * min(sx, sy)),
+                         min_score=min_face_score)
+    return tuple(face.scaled(1 / sx, 1 / sy) for face in found)
+
+
+def _fuse(made: _RegionMaps, faces: tuple[Face, ...]) -> Analysis:
+    from .fusion import face_grid_boxes, fused_importance
+
+    boxes = face_grid_boxes(faces, made.grid_scale, made.grid_origin, made.classic.shape)
+    importance, weight = fused_importance(made.classic, made.subject, boxes)
+    return Analysis(importance=importance, grid_scale=made.grid_scale, grid_origin=made.grid_origin,
+                    faces=faces, classic=made.classic, subject=made.subject, subject_weight=weight)

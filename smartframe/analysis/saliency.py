@@ -29,10 +29,9 @@ import cv2
 import numpy as np
 
 from ..geometry import Box
-from . import Analysis, Face
 
 __all__ = ["SaliencyParams", "SMALL_SIDE", "small_copy", "cue_maps", "content_map", "add_face_blocks",
-           "importance_map", "ContentAnalysis", "content_analysis", "box_coverage"]
+           "importance_map", "is_flat", "ContentAnalysis", "region_pixels", "content_analysis", "box_coverage"]
 
 #: Longer side of the analysis copy, in pixels. Quality was flat from 64 to 160 px on the
 #: tune split; 96 costs about a third of 160.
@@ -55,12 +54,12 @@ class SaliencyParams:
 DEFAULT_PARAMS = SaliencyParams()
 
 
-def small_copy(rgb: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
+def small_copy(rgb: np.ndarray, side: int = SMALL_SIDE, *, prestep_from: int = 16) -> np.ndarray:
     """The analysis copy: ``rgb`` shrunk with an area average so its longer side is ``side``.
 
-    For large inputs a first integer-factor area step is taken (on a view that drops at most
-    k-1 edge pixels), because OpenCV's INTER_AREA is several times faster with integer
-    factors; the final size keeps the uncropped aspect ratio. Each axis has its own factor:
+    For inputs at least ``prestep_from`` x ``side`` long a first integer-factor area step is
+    taken (on a view that drops at most k-1 edge pixels), because OpenCV's INTER_AREA is
+    several times faster with integer factors; the final size keeps the uncropped aspect ratio. Each axis has its own factor:
     the short side of a thin strip (20000x100, 5000x1) is stepped by less, or not at all, so
     the intermediate never has fewer pixels along an axis than the final copy.
     """
@@ -70,7 +69,7 @@ def small_copy(rgb: np.ndarray, side: int = SMALL_SIDE) -> np.ndarray:
         return np.ascontiguousarray(rgb)
     scale = side / longer
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if longer >= 16 * side:
+    if longer >= prestep_from * side:
         k = longer // (2 * side)
         kx, ky = _step_factor(width, size[0], k), _step_factor(height, size[1], k)
         cropped = rgb[: height - height % ky, : width - width % kx]
@@ -164,11 +163,23 @@ def _spectral_residual(grey: np.ndarray, work_side: int = 64) -> np.ndarray:
     return cv2.resize(saliency.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def cue_maps(small_rgb: np.ndarray, params: SaliencyParams = DEFAULT_PARAMS) -> dict[str, np.ndarray]:
-    """Each cue as a float32 H x W map with mean 1 (only the cues with a weight above 0)."""
+def _lab(small_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The copy in CIE Lab (float32), and slightly blurred."""
     rgb = small_rgb if small_rgb.ndim == 3 else np.repeat(small_rgb[..., None], 3, axis=2)
     lab = cv2.cvtColor(rgb[..., :3].astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
-    smooth_lab = _blur(lab, 0.01)
+    return lab, _blur(lab, 0.01)
+
+
+def is_flat(small_rgb: np.ndarray, params: SaliencyParams = DEFAULT_PARAMS) -> bool:
+    """Whether the copy is flat: no (slightly blurred) pixel more than ``geodesic_noise`` Lab
+    units from the mean colour (all black, one colour, a level or two of noise). There is
+    nothing to find in such an image; every cue is uniform."""
+    return _is_flat(_lab(small_rgb)[1], params.geodesic_noise)
+
+
+def cue_maps(small_rgb: np.ndarray, params: SaliencyParams = DEFAULT_PARAMS) -> dict[str, np.ndarray]:
+    """Each cue as a float32 H x W map with mean 1 (only the cues with a weight above 0)."""
+    lab, smooth_lab = _lab(small_rgb)
     height, width = lab.shape[:2]
     cues: dict[str, np.ndarray] = {}
     if _is_flat(smooth_lab, params.geodesic_noise):
@@ -250,7 +261,7 @@ def importance_map(small_rgb: np.ndarray, *, boxes: Sequence[Sequence[float]] = 
 
 @dataclass(frozen=True)
 class ContentAnalysis:
-    """The face-free part of the analysis of a framing region: the content map on its grid.
+    """The classic content map of a framing region on its analysis grid (face-free).
 
     The grid maps to source pixels by ``col = (x - origin[0]) * grid_scale[0]`` (rows alike).
     """
@@ -258,19 +269,17 @@ class ContentAnalysis:
     content: np.ndarray
     grid_scale: tuple[float, float]
     origin: tuple[float, float]
+    flat: bool = False  # the region is flat (see is_flat): the content map is uniform
 
-    def with_faces(self, faces: Sequence[Face] = (), params: SaliencyParams = DEFAULT_PARAMS) -> Analysis:
-        """The full analysis: the content map plus a block for each face (source pixels)."""
-        height, width = self.content.shape
-        (sx, sy), (ox, oy) = self.grid_scale, self.origin
-        boxes = []
-        for face in faces:
-            box = Box((face.x0 - ox) * sx, (face.y0 - oy) * sy, (face.x1 - ox) * sx, (face.y1 - oy) * sy)
-            clipped = box.intersection(Box(0, 0, width, height))
-            if clipped.area > 0:
-                boxes.append((*clipped, face.score))
-        return Analysis(importance=add_face_blocks(self.content, boxes, params), grid_scale=self.grid_scale,
-                        grid_origin=self.origin, faces=tuple(faces))
+
+def region_pixels(working: np.ndarray, working_scale: tuple[float, float], region: Box) -> np.ndarray:
+    """The pixels of ``working`` (working pixels = source x ``working_scale``) that cover the
+    framing ``region`` (source pixels), widened to whole working pixels; RGB, a view."""
+    sx, sy = working_scale
+    x0, y0 = int(np.floor(region.x0 * sx)), int(np.floor(region.y0 * sy))
+    x1 = max(x0 + 1, int(np.ceil(region.x1 * sx)))
+    y1 = max(y0 + 1, int(np.ceil(region.y1 * sy)))
+    return working[y0:y1, x0:x1, :3]
 
 
 def content_analysis(working: np.ndarray, working_scale: tuple[float, float], region: Box,
@@ -280,11 +289,7 @@ def content_analysis(working: np.ndarray, working_scale: tuple[float, float], re
     ``working`` is the decoded image (RGB, working pixels = source x ``working_scale``).
     The map covers exactly ``region``.
     """
-    sx, sy = working_scale
-    x0, y0 = int(np.floor(region.x0 * sx)), int(np.floor(region.y0 * sy))
-    x1 = max(x0 + 1, int(np.ceil(region.x1 * sx)))
-    y1 = max(y0 + 1, int(np.ceil(region.y1 * sy)))
-    small = small_copy(working[y0:y1, x0:x1, :3])
+    small = small_copy(region_pixels(working, working_scale, region))
     height, width = small.shape[:2]
     return ContentAnalysis(content_map(small, params), (width / region.width, height / region.height),
-                           (region.x0, region.y0))
+                           (region.x0, region.y0), flat=is_flat(small, params))

@@ -35,6 +35,7 @@ const FACE_HINTS = {
 const STRATEGY_HINTS = {
   "": "Smart: the window follows the subject and never cuts a face it can keep whole.",
   smart: "The window follows the subject and never cuts a face it can keep whole.",
+  classic: "Like smart, from the classic cues alone (no subject network): the fastest that still looks.",
   centre: "The window stays in the middle.",
   focus: "The window centres on a point: click the photo (or use the arrow keys on it) to set it.",
 };

@@ -1,0 +1,160 @@
+"""Fusion: the classic cues, the subject map and the faces -> one importance map for the search.
+
+Inputs, all on the analysis grid of one framing region (indexed ``[row, col]``; face boxes
+``(x0, y0, x1, y1, score)`` in grid pixels, x = column):
+
+* the classic content map (:func:`~smartframe.analysis.saliency.content_map`: geodesic
+  distance, border contrast, spectral residual; non-negative, about mean 1);
+* the subject map (:func:`~smartframe.analysis.subject.subject_map`: 0..1);
+* the detected faces.
+
+The fused map is ``(1 - w) * mean1(classic) + w * mean1(subject ** gamma)`` (``mean1`` scales a
+map to mean 1, so each part carries the same total mass whatever its contrast), then the face
+blocks of :func:`~smartframe.analysis.saliency.add_face_blocks` on top. ``w`` and ``gamma`` were
+chosen on the tune half of the ground-truth sets (``benchmarks/README.md``): a square root
+flattens the network's confident core so that the mass spreads over the whole subject, which
+keeps more of it than the sharp map does; the classic half keeps what the network misses (where
+people look rather than where objects are).
+
+The per-image weight: ``w`` is the same for every image; the per-image rules tried (the
+network's confidence, the spread and compactness of its mask, agreement with the cues, faces)
+did not beat a fixed weight on the tune half (see ``benchmarks/README.md``), so the fixed
+weight is what ships, and :func:`subject_weight` is where a rule would go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from ..geometry import Box
+from .faces import Face
+from .saliency import DEFAULT_PARAMS, SaliencyParams, add_face_blocks
+
+__all__ = ["FusionParams", "DEFAULT_FUSION", "mean_one", "subject_weight", "fuse_maps", "face_support",
+           "binding_faces", "face_grid_boxes", "fused_importance"]
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Fusion constants, chosen on the tune half (not guessed)."""
+
+    subject_weight: float = 0.5  # w: the subject map's share of the fused map's mass
+    subject_gamma: float = 0.5  # the subject map is raised to this power before mean-1 scaling
+    # Faces with the subject they belong to (None / 0: off). A face block's weight is
+    # multiplied by (floor + support) / (floor + 1), support = the mean subject map under the
+    # face (0..1), so a face on the subject weighs fully and a face off it less.
+    face_subject_floor: float | None = None
+    # Bystanders: a face smaller than this x the largest face, with support below
+    # ``bystander_support``, does not bind the window (it is still detected and reported).
+    bystander_size: float = 0.0
+    bystander_support: float = 0.5
+
+
+DEFAULT_FUSION = FusionParams()
+
+
+def mean_one(values: np.ndarray) -> np.ndarray:
+    """``values`` (clipped at 0) scaled to mean 1; a map without mass becomes uniform."""
+    values = np.maximum(values, 0).astype(np.float32)
+    mean = float(values.mean())
+    return values / mean if mean > _EPS else np.ones_like(values)
+
+
+def subject_weight(classic: np.ndarray, subject: np.ndarray, params: FusionParams = DEFAULT_FUSION) -> float:
+    """How much of the fused map comes from the subject map for this image (0..1).
+
+    0 when the network saw nothing (a flat subject map: no mass to add); otherwise the fixed
+    weight measured on the tune half.
+    """
+    if float(subject.max()) <= _EPS:
+        return 0.0
+    return params.subject_weight
+
+
+def fuse_maps(classic: np.ndarray, subject: np.ndarray, params: FusionParams = DEFAULT_FUSION
+              ) -> tuple[np.ndarray, float]:
+    """The face-free fused map (float32, mean 1, on the classic map's grid) and the weight used.
+
+    ``classic`` and ``subject`` are maps of the same shape on the same grid.
+    """
+    if classic.shape != subject.shape:
+        raise ValueError(f"the classic map is {classic.shape} and the subject map {subject.shape}: "
+                         "they must be on the same grid")
+    weight = subject_weight(classic, subject, params)
+    if weight <= 0:
+        return mean_one(classic), 0.0
+    shaped = subject if params.subject_gamma == 1 else np.power(np.maximum(subject, 0), params.subject_gamma)
+    fused = (1.0 - weight) * mean_one(classic) + weight * mean_one(shaped)
+    return fused.astype(np.float32), weight
+
+
+def face_support(boxes: Sequence[Sequence[float]], subject: np.ndarray) -> list[float]:
+    """The mean of the subject map under each ``(x0, y0, x1, y1, ...)`` grid box (0..1)."""
+    from .saliency import box_coverage
+
+    rows, cols = subject.shape
+    support = []
+    for box in boxes:
+        cover = box_coverage(box, rows, cols)
+        total = float(cover.sum())
+        support.append(float((cover * subject).sum() / total) if total > _EPS else 0.0)
+    return support
+
+
+def binding_faces(faces: Sequence[Face], grid_scale: tuple[float, float], grid_origin: tuple[float, float],
+                  subject: np.ndarray | None, params: FusionParams = DEFAULT_FUSION) -> list[Face]:
+    """The faces (source pixels) that bind the window through the search's never-cut rule:
+    all of them, except bystanders (see :class:`FusionParams`) when a subject map is given."""
+    if subject is None or params.bystander_size <= 0 or len(faces) < 2:
+        return list(faces)
+    largest = max(face.size for face in faces)
+    boxes = [((f.x0 - grid_origin[0]) * grid_scale[0], (f.y0 - grid_origin[1]) * grid_scale[1],
+              (f.x1 - grid_origin[0]) * grid_scale[0], (f.y1 - grid_origin[1]) * grid_scale[1]) for f in faces]
+    support = face_support(boxes, subject)
+    return [face for face, on in zip(faces, support)
+            if face.size >= params.bystander_size * largest or on >= params.bystander_support]
+
+
+def face_grid_boxes(faces: Sequence[Face], grid_scale: tuple[float, float], grid_origin: tuple[float, float],
+                    shape: tuple[int, int]) -> list[tuple[float, float, float, float, float]]:
+    """Faces (source pixels) as ``(x0, y0, x1, y1, score)`` boxes on a grid of ``shape`` (rows,
+    cols) that maps to source pixels by ``grid_scale`` and ``grid_origin``; clipped to the grid,
+    faces outside it dropped."""
+    (sx, sy), (ox, oy) = grid_scale, grid_origin
+    grid = Box(0, 0, shape[1], shape[0])
+    boxes = []
+    for face in faces:
+        box = Box((face.x0 - ox) * sx, (face.y0 - oy) * sy, (face.x1 - ox) * sx, (face.y1 - oy) * sy)
+        clipped = box.intersection(grid)
+        if clipped.area > 0:
+            boxes.append((*clipped, face.score))
+    return boxes
+
+
+def fused_importance(classic: np.ndarray, subject: np.ndarray | None,
+                     face_boxes: Sequence[Sequence[float]] = (), *,
+                     params: FusionParams = DEFAULT_FUSION,
+                     saliency: SaliencyParams = DEFAULT_PARAMS) -> tuple[np.ndarray, float]:
+    """The importance map the search scores (float32, non-negative) and the subject weight.
+
+    ``subject=None`` is the classic strategy: the classic map plus the face blocks, exactly as
+    before the subject network existed. ``face_boxes``: ``(x0, y0, x1, y1, score)`` in grid
+    pixels.
+    """
+    if subject is None:
+        return add_face_blocks(classic, face_boxes, saliency), 0.0
+    fused, weight = fuse_maps(classic, subject, params)
+    if params.face_subject_floor is not None and weight > 0 and len(face_boxes):
+        # Only confident faces add a block (as before); each block's density is then weighed
+        # by the subject under it.
+        floor = params.face_subject_floor
+        confident = [box for box in face_boxes if box[4] >= saliency.face_min_score]
+        support = face_support(confident, subject)
+        face_boxes = [(*box[:4], box[4] * (floor + on) / (floor + 1.0)) for box, on in zip(confident, support)]
+        saliency = replace(saliency, face_min_score=0.0)
+    return add_face_blocks(fused, face_boxes, saliency), weight
