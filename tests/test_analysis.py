@@ -15,6 +15,7 @@ from PIL import Image
 import smartframe
 from smartframe.analysis import Analysis, Maps, analyse, analysis_reduction
 from smartframe.analysis import subject as subject_module
+from smartframe.analysis.faces.yunet import YUNET_N
 from smartframe.analysis.fusion import DEFAULT_FUSION, face_grid_boxes, fuse_maps, fused_importance, mean_one
 from smartframe.analysis.model_files import model_directory
 from smartframe.analysis.saliency import add_face_blocks, content_map, importance_map, small_copy
@@ -88,8 +89,8 @@ def test_a_missing_or_corrupt_student_is_a_model_error(tmp_path):
 
 
 def test_smart_raises_model_error_without_the_student(tmp_path, monkeypatch):
-    for name in ("face_detection_full_range.tflite", "face_detection_short_range.tflite"):
-        shutil.copy(model_directory() / name, tmp_path / name)
+    # a model folder with the face model only
+    shutil.copy(model_directory() / YUNET_N.filename, tmp_path / YUNET_N.filename)
     monkeypatch.setenv("SMARTFRAME_MODEL_DIR", str(tmp_path))
     monkeypatch.setattr(subject_module, "_network", None)
     image, _ = landscape_with_subject(400, 300)
