@@ -190,7 +190,9 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
     """Apply ``options.faces`` to the rendered ``pixels`` of ``plan``.
 
     ``auto`` becomes ``reject`` for a target that refuses faces and ``keep`` elsewhere; ``keep``
-    and ``flag`` warn when the target refuses the faces they leave in. Returns the (possibly
+    and ``flag`` warn when the target refuses the faces they leave in. For such a target the
+    rendered output is also looked at with ``detect`` (check's rule), so a face found only in
+    the resampled crop counts as well. Returns the (possibly
     redacted) pixels, the plan with any warning added, and the face regions covered, in
     output pixels. Raises RedactionError when the redaction would cover nearly the whole
     output (nothing of the picture would be left), and warns when it covers most of it.
@@ -203,6 +205,10 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
         return pixels, plan, ()
     visible = visible_faces(plan, plan.faces, min_face_px=options.min_face_px,
                             min_face_score=options.min_face_score)
+    if not visible and target.refuses_faces and policy in (FacePolicy.KEEP, FacePolicy.FLAG, FacePolicy.REJECT):
+        # The output is what the target receives: look at it as check will. A face near the
+        # size threshold can be found in the resampled crop and not in the source at its scale.
+        visible = _identifiable_in(pixels, detect, options)
     if policy in (FacePolicy.KEEP, FacePolicy.FLAG):
         if visible:
             plan = _warn(plan, f"{len(visible)} identifiable face(s) in the output"
@@ -231,6 +237,13 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
         plan = _warn(plan, f"{len(covered)} face region(s) redacted ({method.value})"
                      + (f", covering {coverage:.0%} of the output" if coverage > REDACTION_WARN_COVERAGE else ""))
     return pixels, plan, covered
+
+
+def _identifiable_in(pixels: np.ndarray, detect: Detector, options: FrameOptions) -> list[Face]:
+    """The identifiable faces ``detect`` finds in the rendered output (output pixels)."""
+    return [face for face in detect(pixels[..., :3], options.min_face_px, options.min_face_score)
+            if is_identifiable(face.size, face.score, min_face_px=options.min_face_px,
+                               min_face_score=options.min_face_score)]
 
 
 def _warn(plan: Plan, message: str) -> Plan:

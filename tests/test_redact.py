@@ -248,3 +248,28 @@ def test_cli_face_policies(tmp_path):
     assert check.exit_code == 0, check.output
     raw = runner.invoke(main, ["check", str(source), "-s", "sora-2", "--json"])
     assert raw.exit_code == 1
+
+
+@pytest.mark.parametrize("policy", ["auto", "reject", "keep", "flag"])
+def test_a_face_seen_only_in_the_output_still_counts_for_a_target_that_refuses_faces(policy):
+    # A face near the size threshold can show in the resampled crop and not in the source at
+    # its scale; the output is what the target receives, so it is looked at as check will.
+    from smartframe.options import FrameOptions
+    from smartframe.redact import apply_face_policy
+
+    scene = np.full((900, 1600, 3), 120, np.uint8)
+    options = FrameOptions(faces=policy, strategy="centre")
+    plan = smartframe.make_plan(scene, "sora-2", options=options)
+    assert plan.target.refuses_faces and plan.faces == ()
+    pixels = np.full((plan.target.size[1], plan.target.size[0], 3), 120, np.uint8)
+    seen = [Face(100, 100, 140, 150, 0.9)]
+    if policy in ("auto", "reject"):
+        with pytest.raises(FacesFoundError):
+            apply_face_policy(pixels, plan, options, detect=lambda rgb, size, score: seen)
+    else:
+        _, warned, _ = apply_face_policy(pixels, plan, options, detect=lambda rgb, size, score: seen)
+        assert any("1 identifiable face" in w and "refuses" in w for w in warned.warnings)
+    # a face under the size that matters in the output does not count
+    tiny = [Face(100, 100, 110, 110, 0.95)]
+    _, quiet, _ = apply_face_policy(pixels, plan, options, detect=lambda rgb, size, score: tiny)
+    assert not any("identifiable" in w for w in quiet.warnings)
