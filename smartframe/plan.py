@@ -161,13 +161,14 @@ def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
     focus = None
     if options.focus is not None:
         focus = (options.focus[0] * source_size.width, options.focus[1] * source_size.height)
-    # Only identifiable faces bind the window: tiny background faces must not pin it.
+    # Only identifiable faces bind the window: tiny background faces must not pin it. Faces
+    # too small to steer the framing are still kept out of it under faces="avoid" (a policy).
+    avoid = options.faces is FacePolicy.AVOID
     scale = output.width / window[0]
-    faces = [f for f in analysis.faces
+    faces = [f for f in (analysis.faces if avoid else analysis.framing_faces)
              if is_identifiable(f.size * scale, f.score, min_face_px=options.min_face_px,
                                 min_face_score=options.min_face_score)]
-    return place_smart(region, window, analysis, focus=focus, faces=faces,
-                       avoid_faces=options.faces is FacePolicy.AVOID)
+    return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid)
 
 
 _STRATEGIES: dict[Strategy, Callable[..., Placement]] = {

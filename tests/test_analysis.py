@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import smartframe
-from smartframe.analysis import Analysis, Maps, analyse, analysis_reduction
+from smartframe.analysis import Analysis, Face, Maps, analyse, analysis_reduction
 from smartframe.analysis import subject as subject_module
 from smartframe.analysis.faces.yunet import YUNET_N
 from smartframe.analysis.fusion import DEFAULT_FUSION, face_grid_boxes, fuse_maps, fused_importance, mean_one
@@ -279,3 +279,26 @@ def test_every_strategy_gives_an_analysis_the_plan_can_use():
         plan = smartframe.make_plan(image, "300x300", strategy=strategy)
         assert plan.strategy.value == strategy
     assert isinstance(Analysis(importance=None), Analysis)
+
+
+def test_faces_too_small_to_matter_do_not_steer_the_window_but_are_still_reported(monkeypatch):
+    import smartframe.analysis as analysis_module
+    from smartframe.analysis.fusion import DEFAULT_FUSION, steering_faces
+
+    image, _ = landscape_with_subject(1600, 900)
+    floor = DEFAULT_FUSION.steering_min_face_share * 900  # source pixels
+    small = Face(40, 40, 40 + floor * 0.8, 40 + floor * 0.8, 0.95)  # a bystander in the corner
+    large = Face(1300, 300, 1300 + floor * 2, 300 + floor * 2, 0.95)
+    assert steering_faces([small, large], 900) == (large,)
+    monkeypatch.setattr(analysis_module, "_detect", lambda *args: (small, large))
+    for maps in (Maps.SMART, Maps.CLASSIC):
+        analysis = analyse(image, (1.0, 1.0), Box(0, 0, 1600, 900), maps=maps, faces=True)
+        assert analysis.faces == (small, large) and analysis.framing_faces == (large,)
+        # the small face adds no block: the map is the one made with the large face alone
+        monkeypatch.setattr(analysis_module, "_detect", lambda *args: (large,))
+        alone = analyse(image, (1.0, 1.0), Box(0, 0, 1600, 900), maps=maps, faces=True)
+        assert np.array_equal(analysis.importance, alone.importance)
+        monkeypatch.setattr(analysis_module, "_detect", lambda *args: (small, large))
+    plan = smartframe.make_plan(image, "720x1280", faces="flag")
+    assert small in plan.faces and large in plan.faces
+    assert plan.crop_box.contains(large.box)  # the large face steers (and is never cut)

@@ -68,6 +68,13 @@ class Analysis:
     classic: np.ndarray | None = None
     subject: np.ndarray | None = None
     subject_weight: float = 0.0
+    #: The faces that steer the window (:func:`~.fusion.steering_faces`); None: all of ``faces``.
+    steering_faces: tuple[Face, ...] | None = None
+
+    @property
+    def framing_faces(self) -> tuple[Face, ...]:
+        """The faces the window search weighs and never cuts."""
+        return self.faces if self.steering_faces is None else self.steering_faces
 
 
 def analysis_reduction(region: Box, *, maps: Maps | None, faces: bool, min_face_px: float) -> float:
@@ -102,17 +109,18 @@ def analyse(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, *
     if maps is None:
         found = _detect(pixels, pixel_scale, min_face_px, min_face_score) if faces else ()
         return Analysis(importance=None, faces=found)
+    short_side = min(pixels.shape[1] / pixel_scale[0], pixels.shape[0] / pixel_scale[1])  # source px
     if not faces:
-        return _fuse(_maps(pixels, pixel_scale, region, maps), ())
+        return _fuse(_maps(pixels, pixel_scale, region, maps), (), short_side)
     if not second_thread_allowed():
         found = _detect(pixels, pixel_scale, min_face_px, min_face_score)
-        return _fuse(_maps(pixels, pixel_scale, region, maps), found)
+        return _fuse(_maps(pixels, pixel_scale, region, maps), found, short_side)
     # A fresh one-thread pool per call: starting a thread costs ~0.1 ms, and unlike a
     # long-lived pool it cannot be left without its thread in a forked batch worker.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartframe-maps") as pool:
         made = pool.submit(_maps, pixels, pixel_scale, region, maps)
         found = _detect(pixels, pixel_scale, min_face_px, min_face_score)
-        return _fuse(made.result(), found)
+        return _fuse(made.result(), found, short_side)
 
 
 @dataclass(frozen=True)
@@ -151,10 +159,12 @@ def _detect(pixels: np.ndarray, pixel_scale: tuple[float, float], min_face_px: f
     return tuple(face.scaled(1 / sx, 1 / sy) for face in found)
 
 
-def _fuse(made: _RegionMaps, faces: tuple[Face, ...]) -> Analysis:
-    from .fusion import face_grid_boxes, fused_importance
+def _fuse(made: _RegionMaps, faces: tuple[Face, ...], source_short_side: float) -> Analysis:
+    from .fusion import face_grid_boxes, fused_importance, steering_faces
 
-    boxes = face_grid_boxes(faces, made.grid_scale, made.grid_origin, made.classic.shape)
+    steering = steering_faces(faces, source_short_side)
+    boxes = face_grid_boxes(steering, made.grid_scale, made.grid_origin, made.classic.shape)
     importance, weight = fused_importance(made.classic, made.subject, boxes)
     return Analysis(importance=importance, grid_scale=made.grid_scale, grid_origin=made.grid_origin,
-                    faces=faces, classic=made.classic, subject=made.subject, subject_weight=weight)
+                    faces=faces, classic=made.classic, subject=made.subject, subject_weight=weight,
+                    steering_faces=steering)
