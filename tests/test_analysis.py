@@ -290,6 +290,8 @@ def test_faces_too_small_to_matter_do_not_steer_the_window_but_are_still_reporte
     small = Face(40, 40, 40 + floor * 0.8, 40 + floor * 0.8, 0.95)  # a bystander in the corner
     large = Face(1300, 300, 1300 + floor * 2, 300 + floor * 2, 0.95)
     assert steering_faces([small, large], 900) == (large,)
+    grouped = Face(600, 300, 600 + floor * 2, 300 + floor * 2, 0.8, source="group")
+    assert steering_faces([large, grouped], 900) == (large,)  # accepted only by the group rule
     monkeypatch.setattr(analysis_module, "_detect", lambda *args: (small, large))
     for maps in (Maps.SMART, Maps.CLASSIC):
         analysis = analyse(image, (1.0, 1.0), Box(0, 0, 1600, 900), maps=maps, faces=True)

@@ -55,6 +55,11 @@ class FusionParams:
     # half, 0.04-0.06 lifted the fixation folder from +0.11 to +0.20/+0.21 with every other
     # folder unchanged; 0.03 changed nothing, 0.12 cost the face folder (benchmarks/README.md).
     steering_min_face_share: float = 0.05
+    # A face the detector accepted only through its group rule (a crowd's faces corroborating
+    # each other, which screening needs so as not to miss one) does not steer the window
+    # either: on the tune half that rule also turned lanterns and signs beside a real face into
+    # "faces" that outweighed it; without them the fixation folder went from +0.21 to +0.30.
+    steering_needs_own_score: bool = True
 
 
 DEFAULT_FUSION = FusionParams()
@@ -111,9 +116,11 @@ def face_support(boxes: Sequence[Sequence[float]], subject: np.ndarray) -> list[
 def steering_faces(faces: Sequence[Face], source_short_side: float,
                    params: FusionParams = DEFAULT_FUSION) -> tuple[Face, ...]:
     """The faces (source pixels) that steer the window: those at least
-    ``params.steering_min_face_share`` x ``source_short_side`` (source pixels) long."""
+    ``params.steering_min_face_share`` x ``source_short_side`` (source pixels) long, and
+    accepted on their own re-look score rather than the detector's group rule."""
     floor = params.steering_min_face_share * source_short_side
-    return tuple(face for face in faces if face.size >= floor)
+    return tuple(face for face in faces if face.size >= floor
+                 and not (params.steering_needs_own_score and face.source == "group"))
 
 
 def face_grid_boxes(faces: Sequence[Face], grid_scale: tuple[float, float], grid_origin: tuple[float, float],
