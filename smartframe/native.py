@@ -5,10 +5,9 @@ file descriptor 2, past Python's ``sys.stderr``. The library turns them into not
 records and the CLI into its one-line messages, so nothing reaches the terminal unannounced.
 
 The redirection is process-wide (file descriptors are): while a capture is open, other
-threads' direct writes to fd 2 land in it too. Captures may overlap on several threads (the
-working image and the analysis image are decoded at once); they share one redirection.
-smartframe's batch runs use processes; its in-image threads (the analysis decode, the maps)
-call nothing else that prints.
+threads' direct writes to fd 2 land in it too. Captures may overlap on several threads; they
+share one redirection. smartframe's batch runs use processes; its in-image thread (the maps,
+made while the faces are detected) calls nothing else that prints.
 
 Also here: :func:`second_thread_allowed`, the one rule for those in-image threads.
 """

@@ -24,20 +24,9 @@ import numpy as np
 
 from ..geometry import Box
 from ..native import second_thread_allowed
-from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, DetectorSettings, Face
+from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, Face
 
-__all__ = ["Analysis", "Face", "Maps", "analyse", "analysis_reduction", "DETECTOR_MIN_FACE_PX",
-           "MAP_INPUT_SIDE"]
-
-#: The face detector searches for the smallest face that matters at this many pixels (its
-#: reliable range starts there, and it shrinks a larger image to that scale itself); the
-#: analysis image is never decoded smaller than that (``min_face_px`` output pixels).
-DETECTOR_MIN_FACE_PX = DetectorSettings().detector_px
-
-
-#: The maps never need more than this many pixels along the framing region's longer side
-#: (the subject network's input; the classic map uses 96).
-MAP_INPUT_SIDE = 160
+__all__ = ["Analysis", "Face", "Maps", "analyse"]
 
 
 class Maps(str, Enum):
@@ -75,19 +64,6 @@ class Analysis:
     def framing_faces(self) -> tuple[Face, ...]:
         """The faces the window search weighs and never cuts."""
         return self.faces if self.steering_faces is None else self.steering_faces
-
-
-def analysis_reduction(region: Box, *, maps: Maps | None, faces: bool, min_face_px: float) -> float:
-    """The largest factor by which the image may be shrunk for this analysis (source pixels
-    per analysis pixel): the region keeps :data:`MAP_INPUT_SIDE` pixels on its longer side for
-    the maps, and a face of ``min_face_px`` source pixels keeps :data:`DETECTOR_MIN_FACE_PX`
-    pixels for the detector. 1 when nothing is analysed."""
-    limits = []
-    if maps is not None:
-        limits.append(max(region.width, region.height) / MAP_INPUT_SIDE)
-    if faces:
-        limits.append(min_face_px / DETECTOR_MIN_FACE_PX)
-    return max(1.0, min(limits)) if limits else 1.0
 
 
 def analyse(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, *,

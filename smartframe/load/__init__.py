@@ -28,7 +28,7 @@ silently.
 
 The stages, one module each: :mod:`.header` (the budgeted stream, the format, the header facts
 and the limits), :mod:`.memory` (what a decode will allocate), :mod:`.jpeg` (the DCT-domain
-decode of baseline JPEGs, and a second, smaller one for the analysis), :mod:`.convert` (bands
+decode of baseline JPEGs), :mod:`.convert` (bands
 of decoded pixels to upright 8-bit sRGB) and :mod:`.source` (the two steps above).
 """
 
@@ -36,8 +36,7 @@ from __future__ import annotations
 
 from .convert import flatten_alpha
 from .header import SourceInfo
-from .jpeg import ReducedJpeg
 from .source import LoadedImage, OpenedSource, Source, load, open_source
 
-__all__ = ["Source", "SourceInfo", "LoadedImage", "OpenedSource", "ReducedJpeg", "open_source", "load",
+__all__ = ["Source", "SourceInfo", "LoadedImage", "OpenedSource", "open_source", "load",
            "flatten_alpha"]

@@ -1,17 +1,14 @@
 """JPEG in the DCT domain: a baseline JPEG decoded at 1/1, 1/2, 1/4 or 1/8 scale by OpenCV.
 
 OpenCV's libjpeg-turbo (the library Pillow uses) writes RGB straight into a NumPy array with the
-same DCT-domain reduction as Pillow's ``draft``, which saves Pillow's packing copy. Two users:
-:meth:`~smartframe.load.OpenedSource.decode` (the working image the output is rendered from)
-and :class:`ReducedJpeg`, a second, smaller decode of the same bytes for the analysis, which
-may run on another thread while the first decode runs: it shares nothing with it but the
-(read-only) bytes.
+same DCT-domain reduction as Pillow's ``draft``, which saves Pillow's packing copy. Used by
+:meth:`~smartframe.load.OpenedSource.decode` for the working image the output is rendered from
+and the analysis runs on.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -19,7 +16,7 @@ import numpy as np
 from ..geometry import Size
 from ..native import captured_stderr
 
-__all__ = ["DCT_SCALES", "dct_scale", "decode_dct", "upright", "ReducedJpeg"]
+__all__ = ["DCT_SCALES", "dct_scale", "decode_dct", "upright"]
 
 #: The DCT-domain reductions libjpeg offers.
 DCT_SCALES = (1, 2, 4, 8)
@@ -65,32 +62,3 @@ def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 1:
         return pixels
     return np.ascontiguousarray(_UPRIGHT_ARRAY[orientation](pixels))
-
-
-@dataclass(frozen=True)
-class ReducedJpeg:
-    """A smaller decode of a baseline JPEG, for the analysis, made from bytes already read.
-
-    ``scale`` is the DCT reduction (2, 4 or 8); :meth:`decode` gives the upright RGB array and
-    its pixels per source pixel along x and y. Safe to run on another thread while the
-    working image is decoded from the same bytes.
-    """
-
-    data: np.ndarray
-    scale: int
-    stored_size: Size
-    orientation: int
-    size: Size  # upright, source pixels
-
-    def decode(self) -> tuple[np.ndarray, tuple[float, float]] | None:
-        """``(pixels, pixel_scale)``, or None when libjpeg cannot decode the data (the working
-        image's decode then reports why)."""
-        pixels, _said = decode_dct(self.data, self.scale)  # the working decode notes what it says
-        width, height = self.stored_size
-        expected = (math.ceil(height / self.scale), math.ceil(width / self.scale))
-        if pixels is None or pixels.shape[:2] != expected:
-            return None
-        pixels = upright(pixels, self.orientation)
-        pixels.flags.writeable = False
-        rows, cols = pixels.shape[:2]
-        return pixels, (cols / self.size.width, rows / self.size.height)

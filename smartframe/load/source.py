@@ -31,7 +31,7 @@ from .header import (
     _register_optional_decoders,
     _unidentified,
 )
-from .jpeg import DCT_SCALES, ReducedJpeg, dct_scale, decode_dct, upright
+from .jpeg import DCT_SCALES, decode_dct, upright
 from .memory import _decoder_bytes, _mib
 
 __all__ = ["Source", "LoadedImage", "OpenedSource", "open_source", "load"]
@@ -87,7 +87,6 @@ class OpenedSource:
         self._scans = scans  # JPEG scans (a multi-scan JPEG keeps every DCT coefficient)
         self._verified = False
         self._jpeg_data: np.ndarray | None = None  # the file's bytes, once read (baseline JPEG)
-        self._also_decoded: list[tuple[str, int]] = []  # a second decode's pixels, for the estimate
         self.info = info
 
     def __enter__(self) -> OpenedSource:
@@ -182,36 +181,6 @@ class OpenedSource:
         pixels.flags.writeable = False
         return LoadedImage(pixels=pixels, info=info, notes=tuple(notes), exif=exif)
 
-    def reduced_decoder(self, max_reduction: float) -> ReducedJpeg | None:
-        """A second, smaller decode for the analysis, to run (on any thread) while
-        :meth:`decode` makes the working image, or None when the source has no cheap one.
-
-        Only a baseline JPEG that :meth:`decode` reads with OpenCV has one: its bytes are read
-        once and both decodes use them. ``max_reduction`` is the largest shrink the analysis
-        accepts; the decoder's scale is the DCT reduction that allows (which may equal the
-        working image's: the caller compares ``scale`` with :meth:`working_dct_scale`). Its
-        pixels are added to the memory estimate that :meth:`decode` checks.
-        """
-        if self._image is None:
-            raise ValueError("reduced_decoder() after close()")
-        if self._array is not None or not self._baseline_jpeg():
-            return None
-        info = self.info
-        scale = dct_scale(info.stored_size, max_reduction)
-        if scale == 1:
-            return None
-        data = self._read_jpeg(list(self._notes))
-        width, height = info.stored_size
-        self._also_decoded = [("the analysis image", math.ceil(width / scale) * math.ceil(height / scale) * 3)]
-        return ReducedJpeg(data, scale, info.stored_size, info.orientation, info.size)
-
-    def working_dct_scale(self, max_reduction: float) -> int:
-        """The DCT reduction :meth:`decode` will use for ``max_reduction`` (1 for formats
-        other than JPEG)."""
-        if self._array is not None or not (self._owned and self.info.format in ("jpeg", "mpo")):
-            return 1
-        return dct_scale(self.info.stored_size, max_reduction)
-
     def _baseline_jpeg(self) -> bool:
         """Whether :meth:`decode` reads this file with OpenCV (see _decode_baseline_jpeg)."""
         image, info = self._image, self.info
@@ -283,7 +252,7 @@ class OpenedSource:
     def _check_memory(self, working: list[tuple[str, int]], notes: list[str]) -> None:
         """Refuse the decode when its estimated memory exceeds ``max_decode_bytes``."""
         with _reading(self.info.name, "read the image header", notes):  # TIFF tags load lazily
-            parts = _decoder_bytes(self._image, self.info, self._scans) + working + self._also_decoded
+            parts = _decoder_bytes(self._image, self.info, self._scans) + working
         total = sum(size for _, size in parts)
         limit = self._limits.max_decode_bytes
         if total > limit:
