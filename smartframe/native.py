@@ -63,8 +63,8 @@ def captured_stderr() -> Iterator[list[str]]:
 
     Nested captures on one thread work as nested redirections would: the inner one gets the
     lines written while it was open, the outer one the rest. Captures may also be open on
-    several threads at once (the working image and the analysis image are decoded together):
-    they share one redirection (the first to open redirects fd 2 to a temporary file, the last
+    several threads at once (the subject network is loaded on the maps thread while the CLI's
+    or a serve worker's capture is open on the main one): they share one redirection (the first to open redirects fd 2 to a temporary file, the last
     to close restores it), and a capture gets every line written while it was open, on any
     thread, except those a capture nested in it on its own thread took.
     """

@@ -17,7 +17,7 @@ from .analysis import Analysis, Face, Maps, analyse
 from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
 from .errors import OptionError, naming_the_source
 from .geometry import Box, Size
-from .load import LoadedImage, OpenedSource, Source, SourceInfo, open_source
+from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
 from .plan import Plan, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
@@ -225,24 +225,15 @@ def prepare(source: Source, sizes: Sequence[object],
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
-        loaded, analysis = _decode_and_analyse(opened, region, reduction, opts, targets)
+        loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
+                               alpha_background=opts.alpha_background)
+    # The analysis runs on the working image once the source is closed, whatever the threads
+    # allowed, so a photo framed alone or by a batch of one or several workers gives the same
+    # output byte for byte.
+    analysis = analyse_for(loaded, region, opts, targets)
     plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
                         notes=loaded.notes) for target in targets]
     return loaded, analysis, plans
-
-
-def _decode_and_analyse(opened: OpenedSource, region: Box, reduction: float, opts: FrameOptions,
-                        targets: Sequence[Target]) -> tuple[LoadedImage, Analysis]:
-    """Decode the working image (shrunk by up to ``reduction``) and analyse it.
-
-    The analysis always runs on the working image, whatever the threads allowed, so a photo
-    framed alone, by a batch of one worker or of several gives the same output byte for byte.
-    (A second, smaller JPEG decode for the analysis on another thread was measured and left
-    out: with the YuNet detector it saved no time on a 12 MP JPEG, 86-90 ms either way, and it
-    made the output depend on the number of OpenCV threads.)
-    """
-    loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha, alpha_background=opts.alpha_background)
-    return loaded, analyse_for(loaded, region, opts, targets)
 
 
 def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,

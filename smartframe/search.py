@@ -16,9 +16,7 @@ cumulative sum: O(pixels + candidates). The score of a start is
 
 Faces: a face that fits in the window is never cut (the positions that would cut it are
 excluded); when not all fit, the set with the most face weight (area x score) is kept whole
-and the others are left fully outside. Among those positions, the ones that also keep the
-kept faces' heads (headroom above and beside the face box, see :class:`SearchParams`) are
-preferred when the window allows it. With ``avoid_faces`` the rule flips: positions that
+and the others are left fully outside. With ``avoid_faces`` the rule flips: positions that
 include the least face weight are preferred.
 
 Confidence is how much more importance the best position holds than the anchor (scaled so
@@ -53,16 +51,6 @@ class SearchParams:
     shift_penalty: float = 0.15  # mass share a shift by one whole side must win
     cut_penalty: float = 0.02  # cost of a window edge on the densest line of the map
     confidence_scale: float = 0.25  # mass-share advantage that means confidence 1
-    # Headroom: a face box is not a head. Among the positions the face rule allows, those that
-    # also keep each kept face's head -- the box extended up by ``headroom_up`` x its height
-    # and sideways by ``headroom_side`` x its width, clipped to the region -- are preferred
-    # when there are any, for faces scoring at least ``headroom_min_score``.
-    headroom_up: float = 0.0
-    headroom_side: float = 0.0
-    headroom_min_score: float = 0.8
-    # When not all faces fit: face sets within this share of the heaviest set's weight (area x
-    # score) are left to the importance to choose between (0: the heaviest set, always).
-    face_weight_tolerance: float = 0.0
 
 
 DEFAULT_SEARCH = SearchParams()
@@ -133,14 +121,13 @@ def _edge_cut(profile: np.ndarray, length: float, starts: np.ndarray) -> np.ndar
 def choose_window(importance: np.ndarray, window: tuple[float, float], *,
                   focus: tuple[float, float] | None = None,
                   faces: Sequence[tuple[float, float, float, float, float]] = (),
-                  avoid_faces: bool = False, headroom: Sequence[bool] | None = None,
+                  avoid_faces: bool = False,
                   params: SearchParams = DEFAULT_SEARCH) -> WindowChoice:
     """Place a cover window of ``window`` = (width, height) grid pixels on ``importance``.
 
     ``focus``: (x, y) fractions of the grid for the anchor and prior (default: centre).
     ``faces``: (x0, y0, x1, y1, score) boxes on the grid that the hard rule protects (or,
-    with ``avoid_faces``, keeps out). ``headroom``: which faces get headroom (default: by
-    score, see :class:`SearchParams`).
+    with ``avoid_faces``, keeps out).
     """
     height, width = importance.shape
     window_w, window_h = min(window[0], width), min(window[1], height)
@@ -164,8 +151,7 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
         if not len(faces):
             return _at(anchor, free_x, 0.0, f"flat importance: {anchor_name}")
         profile, total = np.ones(n), float(n)
-    heads = _heads(faces, free_x, n, params, headroom) if len(faces) and not avoid_faces else (np.zeros(0),) * 4
-    extra = np.concatenate([[anchor], lo, hi, lo - length, hi - length, heads[2], heads[3] - length])
+    extra = np.concatenate([[anchor], lo, hi, lo - length, hi - length])
     starts = _candidate_starts(n, length, extra)
     mass = window_mass(profile, length, starts) / total
     score = (mass - params.shift_penalty * np.abs(starts - anchor) / n
@@ -174,10 +160,7 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
     confidence = float(np.clip((mass.max() - mass[anchor_index]) / params.confidence_scale, 0.0, 1.0))
     reason = None
     if len(faces):
-        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index,
-                                     params.face_weight_tolerance)
-        if not avoid_faces:
-            allowed = _with_headroom(allowed, starts, length, heads)
+        allowed, reason = _face_rule(starts, length, lo, hi, face_weight, avoid_faces, anchor_index)
         score = np.where(allowed, score, -np.inf)
         if reason is not None:
             confidence = 1.0  # the faces, not the importance evidence, decided
@@ -192,39 +175,6 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
     else:
         reason = "subject (strong evidence)" if confidence >= 0.5 else "subject (moderate evidence)"
     return _at(start, free_x, confidence, reason)
-
-
-def _heads(faces: Sequence[tuple[float, float, float, float, float]], free_x: bool, n: int,
-           params: SearchParams, headroom: Sequence[bool] | None = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Along the free axis, for the faces that get headroom (``headroom[i]``, or by default a
-    score of at least ``headroom_min_score``): the face's extent (lo, hi) and its head's
-    (head_lo, head_hi), clipped to the region."""
-    if params.headroom_up <= 0 and params.headroom_side <= 0:
-        empty = np.zeros(0)
-        return empty, empty, empty, empty
-    chosen = headroom if headroom is not None else [f[4] >= params.headroom_min_score for f in faces]
-    boxes = np.array([f[:4] for f, head in zip(faces, chosen) if head], np.float64).reshape(-1, 4)
-    if free_x:  # the window spans the height: the head matters sideways
-        side = params.headroom_side * (boxes[:, 2] - boxes[:, 0])
-        lo, hi, head_lo, head_hi = boxes[:, 0], boxes[:, 2], boxes[:, 0] - side, boxes[:, 2] + side
-    else:  # the window spans the width: the head matters above
-        lo, hi = boxes[:, 1], boxes[:, 3]
-        head_lo, head_hi = boxes[:, 1] - params.headroom_up * (boxes[:, 3] - boxes[:, 1]), boxes[:, 3]
-    return lo, hi, np.maximum(head_lo, 0.0), np.minimum(head_hi, float(n))
-
-
-def _with_headroom(allowed: np.ndarray, starts: np.ndarray, length: float,
-                   heads: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """``allowed`` narrowed to the starts that keep every kept face's head whole, when any does."""
-    lo, hi, head_lo, head_hi = heads
-    if not len(lo):
-        return allowed
-    t = starts[:, None]
-    kept = (t <= lo[None, :] + 1e-6) & (t + length >= hi[None, :] - 1e-6)
-    head_whole = (t <= head_lo[None, :] + 1e-6) & (t + length >= head_hi[None, :] - 1e-6)
-    with_heads = allowed & ~(kept & ~head_whole).any(axis=1)
-    return with_heads if with_heads.any() else allowed
 
 
 def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, avoid: bool) -> str | None:
@@ -251,13 +201,11 @@ def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowCho
 
 
 def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
-               avoid: bool, anchor_index: int, tolerance: float = 0.0) -> tuple[np.ndarray, str | None]:
+               avoid: bool, anchor_index: int) -> tuple[np.ndarray, str | None]:
     """Which starts the faces allow, and a reason when that moved the window off the anchor.
 
     Keep mode: exclude starts that cut a face that fits; among the rest keep those holding
-    the most face weight (within ``tolerance`` x that weight: sets of faces about as heavy are
-    left to the importance to choose between). Avoid mode: keep the starts that include the
-    least face weight.
+    the most face weight. Avoid mode: keep the starts that include the least face weight.
     """
     t = starts[:, None]
     inside = (t <= lo[None, :] + 1e-6) & (t + length >= hi[None, :] - 1e-6)
@@ -272,7 +220,7 @@ def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray
     if not allowed.any():  # faces too dense to avoid cutting: cut the least
         allowed = cut <= cut.min() + _EPS
     held = inside @ weight
-    allowed &= held >= (1.0 - tolerance) * held[allowed].max() - _EPS
+    allowed &= held >= held[allowed].max() - _EPS
     if allowed[anchor_index]:
         return allowed, None
     best_kept = int(inside[allowed].sum(axis=1).max())
@@ -281,8 +229,7 @@ def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray
 
 def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                 focus: tuple[float, float] | None = None, faces: Sequence[Face] = (),
-                avoid_faces: bool = False, headroom: Sequence[bool] | None = None,
-                params: SearchParams = DEFAULT_SEARCH) -> Placement:
+                avoid_faces: bool = False, params: SearchParams = DEFAULT_SEARCH) -> Placement:
     """Place a cover ``window`` (width, height in source pixels) inside ``region``.
 
     ``focus`` is a point in source pixels; ``faces`` (source pixels) are the faces the hard
@@ -301,7 +248,7 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
     grid_faces = [((f.x0 - ox) * sx, (f.y0 - oy) * sy, (f.x1 - ox) * sx, (f.y1 - oy) * sy, f.score)
                   for f in faces]
     choice = choose_window(analysis.importance, (window[0] * sx, window[1] * sy), focus=grid_focus,
-                           faces=grid_faces, avoid_faces=avoid_faces, headroom=headroom, params=params)
+                           faces=grid_faces, avoid_faces=avoid_faces, params=params)
     left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
     top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
     return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason)

@@ -258,15 +258,15 @@ def test_faces_too_small_to_matter_do_not_steer_the_window_but_are_still_reporte
     assert steering_faces([small, large], 900) == (large,)
     grouped = Face(600, 300, 600 + floor * 2, 300 + floor * 2, 0.8, source="group")
     assert steering_faces([large, grouped], 900) == (large,)  # accepted only by the group rule
-    monkeypatch.setattr(analysis_module, "_detect", lambda *args: (small, large))
+    monkeypatch.setattr(analysis_module, "detect_source_faces", lambda *args, **kwargs: (small, large))
     for maps in (Maps.SMART, Maps.CLASSIC):
         analysis = analyse(image, (1.0, 1.0), Box(0, 0, 1600, 900), maps=maps, faces=True)
         assert analysis.faces == (small, large) and analysis.framing_faces == (large,)
         # the small face adds no block: the map is the one made with the large face alone
-        monkeypatch.setattr(analysis_module, "_detect", lambda *args: (large,))
+        monkeypatch.setattr(analysis_module, "detect_source_faces", lambda *args, **kwargs: (large,))
         alone = analyse(image, (1.0, 1.0), Box(0, 0, 1600, 900), maps=maps, faces=True)
         assert np.array_equal(analysis.importance, alone.importance)
-        monkeypatch.setattr(analysis_module, "_detect", lambda *args: (small, large))
+        monkeypatch.setattr(analysis_module, "detect_source_faces", lambda *args, **kwargs: (small, large))
     plan = smartframe.make_plan(image, "720x1280", faces="flag")
     assert small in plan.faces and large in plan.faces
     assert plan.crop_box.contains(large.box)  # the large face steers (and is never cut)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..geometry import Box
 from ..native import second_thread_allowed
-from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, Face
+from .faces import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, Face, detect_source_faces
 
 __all__ = ["Analysis", "Face", "Maps", "analyse"]
 
@@ -82,20 +82,22 @@ def analyse(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, *
     GIL), unless :func:`~smartframe.native.second_thread_allowed` says no (a batch worker per
     core); both orders give the same result.
     """
+    def detect() -> tuple[Face, ...]:
+        return detect_source_faces(pixels, pixel_scale, min_size_px=min_face_px, min_score=min_face_score)
+
     if maps is None:
-        found = _detect(pixels, pixel_scale, min_face_px, min_face_score) if faces else ()
-        return Analysis(importance=None, faces=found)
+        return Analysis(importance=None, faces=detect() if faces else ())
     short_side = min(pixels.shape[1] / pixel_scale[0], pixels.shape[0] / pixel_scale[1])  # source px
     if not faces:
         return _fuse(_maps(pixels, pixel_scale, region, maps), (), short_side)
     if not second_thread_allowed():
-        found = _detect(pixels, pixel_scale, min_face_px, min_face_score)
+        found = detect()
         return _fuse(_maps(pixels, pixel_scale, region, maps), found, short_side)
     # A fresh one-thread pool per call: starting a thread costs ~0.1 ms, and unlike a
     # long-lived pool it cannot be left without its thread in a forked batch worker.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartframe-maps") as pool:
         made = pool.submit(_maps, pixels, pixel_scale, region, maps)
-        found = _detect(pixels, pixel_scale, min_face_px, min_face_score)
+        found = detect()
         return _fuse(made.result(), found, short_side)
 
 
@@ -122,17 +124,6 @@ def _maps(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, map
             subject = subject_map(region_pixels(pixels, pixel_scale, region), content.content.shape,
                                   network=network)
     return _RegionMaps(content.content, subject, content.grid_scale, content.origin)
-
-
-def _detect(pixels: np.ndarray, pixel_scale: tuple[float, float], min_face_px: float,
-            min_face_score: float) -> tuple[Face, ...]:
-    """Faces in ``pixels`` (the detector works in the array's pixels), in source pixels."""
-    from .faces import detect_faces
-
-    sx, sy = pixel_scale
-    found = detect_faces(pixels[..., :3], min_size_px=max(1.0, min_face_px * min(sx, sy)),
-                         min_score=min_face_score)
-    return tuple(face.scaled(1 / sx, 1 / sy) for face in found)
 
 
 def _fuse(made: _RegionMaps, faces: tuple[Face, ...], source_short_side: float) -> Analysis:

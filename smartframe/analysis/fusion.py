@@ -24,7 +24,7 @@ weight is what ships, and :func:`subject_weight` is where a rule would go.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -33,7 +33,7 @@ from ..geometry import Box
 from .faces import Face
 from .saliency import DEFAULT_PARAMS, SaliencyParams, add_face_blocks
 
-__all__ = ["FusionParams", "DEFAULT_FUSION", "mean_one", "subject_weight", "fuse_maps", "face_support",
+__all__ = ["FusionParams", "DEFAULT_FUSION", "mean_one", "subject_weight", "fuse_maps",
            "steering_faces", "face_grid_boxes", "fused_importance"]
 
 _EPS = 1e-9
@@ -45,10 +45,6 @@ class FusionParams:
 
     subject_weight: float = 0.5  # w: the subject map's share of the fused map's mass
     subject_gamma: float = 0.5  # the subject map is raised to this power before mean-1 scaling
-    # Faces with the subject they belong to (None / 0: off). A face block's weight is
-    # multiplied by (floor + support) / (floor + 1), support = the mean subject map under the
-    # face (0..1), so a face on the subject weighs fully and a face off it less.
-    face_subject_floor: float | None = None
     # A face shorter than this share of the source's shorter side does not steer the window
     # (no face block, not bound by the never-cut rule); it is still detected, reported and seen
     # by every face policy. Background people in a photo about something else: on the tune
@@ -100,19 +96,6 @@ def fuse_maps(classic: np.ndarray, subject: np.ndarray, params: FusionParams = D
     return fused.astype(np.float32), weight
 
 
-def face_support(boxes: Sequence[Sequence[float]], subject: np.ndarray) -> list[float]:
-    """The mean of the subject map under each ``(x0, y0, x1, y1, ...)`` grid box (0..1)."""
-    from .saliency import box_coverage
-
-    rows, cols = subject.shape
-    support = []
-    for box in boxes:
-        cover = box_coverage(box, rows, cols)
-        total = float(cover.sum())
-        support.append(float((cover * subject).sum() / total) if total > _EPS else 0.0)
-    return support
-
-
 def steering_faces(faces: Sequence[Face], source_short_side: float,
                    params: FusionParams = DEFAULT_FUSION) -> tuple[Face, ...]:
     """The faces (source pixels) that steer the window: those at least
@@ -152,12 +135,4 @@ def fused_importance(classic: np.ndarray, subject: np.ndarray | None,
     if subject is None:
         return add_face_blocks(classic, face_boxes, saliency), 0.0
     fused, weight = fuse_maps(classic, subject, params)
-    if params.face_subject_floor is not None and weight > 0 and len(face_boxes):
-        # Only confident faces add a block (as before); each block's density is then weighed
-        # by the subject under it.
-        floor = params.face_subject_floor
-        confident = [box for box in face_boxes if box[4] >= saliency.face_min_score]
-        support = face_support(confident, subject)
-        face_boxes = [(*box[:4], box[4] * (floor + on) / (floor + 1.0)) for box, on in zip(confident, support)]
-        saliency = replace(saliency, face_min_score=0.0)
     return add_face_blocks(fused, face_boxes, saliency), weight

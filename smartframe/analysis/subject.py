@@ -51,7 +51,6 @@ TEACHER_MODEL = ModelFile("u2netp (the subject student's teacher)", "u2netp.onnx
 INPUT_SIDE = 160
 #: Input sides are multiples of this; the output is the input / 4.
 STRIDE = 16
-OUTPUT_FACTOR = 4
 
 
 def input_dims(height: int, width: int, side: int = INPUT_SIDE) -> tuple[int, int]:

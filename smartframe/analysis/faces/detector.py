@@ -372,19 +372,22 @@ def detect_faces(rgb: np.ndarray, *, min_size_px: float = DEFAULT_MIN_SIZE_PX,
     return tuple(det.detect(rgb, min_size_px=min_size_px, min_score=min_score, group_rule=group_rule))
 
 
-def detect_source_faces(loaded, *, min_size_px: float = DEFAULT_MIN_SIZE_PX,
+def detect_source_faces(pixels: np.ndarray, pixel_scale: tuple[float, float], *,
+                        min_size_px: float = DEFAULT_MIN_SIZE_PX,
                         min_score: float = DEFAULT_MIN_SCORE) -> tuple[Face, ...]:
-    """Faces in a :class:`~smartframe.load.LoadedImage`, in source pixels after EXIF
-    orientation. ``min_size_px`` is the smallest face that matters in *source* pixels; the
-    detector searches the decoded (possibly reduced) pixels at the matching scale."""
-    sx, sy = loaded.working_scale
+    """Faces in the upright image ``pixels`` (``pixel_scale`` = its pixels per source pixel
+    along x and y, as a :class:`~smartframe.load.LoadedImage`'s working scale), in source
+    pixels after EXIF orientation. ``min_size_px`` is the smallest face that matters in
+    *source* pixels; the detector searches ``pixels`` at the matching scale."""
+    sx, sy = pixel_scale
     working_min = max(1.0, min_size_px * min(sx, sy))
-    found = detect_faces(loaded.pixels[..., :3], min_size_px=working_min, min_score=min_score)
+    found = detect_faces(pixels[..., :3], min_size_px=working_min, min_score=min_score)
     return tuple(face.scaled(1 / sx, 1 / sy) for face in found)
 
 
 def identifiable_faces(loaded, *, min_face_px: float, min_face_score: float) -> tuple[Face, ...]:
     """The identifiable faces of a loaded image (:func:`~.face.is_identifiable`), with
     ``min_face_px`` in source pixels; boxes in source pixels after EXIF orientation."""
-    return tuple(face for face in detect_source_faces(loaded, min_size_px=min_face_px, min_score=min_face_score)
+    return tuple(face for face in detect_source_faces(loaded.pixels, loaded.working_scale,
+                                                      min_size_px=min_face_px, min_score=min_face_score)
                  if is_identifiable(face.size, face.score, min_face_px=min_face_px, min_face_score=min_face_score))
