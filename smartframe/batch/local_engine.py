@@ -12,7 +12,6 @@ killer) is replaced and only its task is recorded as failed.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import socket
@@ -31,20 +30,17 @@ from ..errors import (
     ProcessingTimeout,
     SmartframeError,
 )
-from ..processes import exit_text, exit_with_parent
+from ..processes import (
+    START_LIMIT,
+    exit_text,
+    exit_with_parent,
+    process_context,
+    threads_per_worker,
+)
 from .item import initialise_worker
 from .records import ErrorInfo, ItemRecord, Job, Task
 
 __all__ = ["run_locally"]
-
-
-def _process_context():
-    """forkserver where the platform has it (fast, clean replacements); spawn elsewhere."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["smartframe.batch.local_engine"])
-        return context
-    return multiprocessing.get_context("spawn")
 
 
 def _worker_main(conn, job: Job, process_item, threads: int) -> None:
@@ -112,9 +108,9 @@ def run_locally(tasks: list[Task], deliver: Callable[[tuple[ItemRecord, ...]], N
     replaced and its task recorded as an internal error. A worker that fails to start stops
     the run (every item would fail the same way).
     """
-    context = _process_context()
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    start_limit = max(120.0, timeout)  # a worker's start-up (imports, models)
+    context = process_context(__name__)
+    threads = threads_per_worker(workers)
+    start_limit = max(START_LIMIT, timeout)  # a worker's start-up (imports, models)
     pending = deque(tasks)
     pool = [_Worker(context, tasks[0].job, process_item, threads) for _ in range(min(workers, len(tasks)))]
 
