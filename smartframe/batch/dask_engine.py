@@ -1,4 +1,4 @@
-"""Batch stage 5b, the Dask engine of :func:`smartframe.frame_many`: the same tasks, on a Dask cluster.
+"""Batch stage 5b, the Dask engine: the tasks of :func:`smartframe.frame_many` on a Dask cluster.
 
 The only module that imports ``distributed``, and only when a scheduler is asked for, so
 smartframe works without Dask installed (``pip install "smartframe[dask]"`` adds it).
