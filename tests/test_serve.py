@@ -343,6 +343,29 @@ def test_the_service_warns_where_the_cli_warns(server, tmp_path, fmt, quality):
         assert not cli_warns and said == []
 
 
+def test_the_page_is_native_modules_served_as_javascript(server):
+    """Every script of the page is an ES module served with a JavaScript media type (a browser
+    refuses to run a module served otherwise), and every module it imports is served."""
+    import re
+    from importlib import resources
+
+    page = server.get("/").body.decode()
+    assert '<script type="module" src="/static/app.js"></script>' in page
+    assert "<script" not in page.replace('<script type="module" src="/static/app.js"></script>', "")
+    folder = resources.files("smartframe.serve").joinpath("static")
+    modules = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".js"))
+    assert len(modules) >= 6  # the API client, the form, the check, the results, the overlay, the entry
+    for name in modules:
+        reply = server.get(f"/static/{name}")
+        assert reply.status == 200 and reply.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert "script-src 'self'" in reply.headers["content-security-policy"]
+        source = reply.body.decode()
+        assert len(source.splitlines()) < 300, name  # one concern per module
+        for imported in re.findall(r'^import .* from "([^"]+)";$', source, re.M):
+            assert imported.startswith("./") and imported[2:] in modules, (name, imported)  # nothing from elsewhere
+        assert "fetch(" not in source or name == "api.js", name  # one API client
+
+
 def test_explain_returns_the_overlay(server):
     reply = server.post("/v1/explain?size=sora-2&max_side=400", FACE_JPEG)
     assert reply.status == 200 and reply.headers["content-type"] == "image/png"
