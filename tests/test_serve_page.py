@@ -8,6 +8,7 @@ own browser download is never used: ``executable_path`` points at the system's C
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import sys
@@ -339,3 +340,28 @@ def test_hints_state_the_rules_in_binary_units(server, browser, plain):
     page.set_input_files("#file", str(plain))
     assert page.locator("#file-name").inner_text().endswith(" KiB")
     app.settle()
+
+
+def test_a_server_that_asks_for_a_token_gets_one(server, browser, plain):
+    """A 401 shows the token field (before anything else loaded); the token given is sent."""
+    app = Watched(browser, server)
+    sent = []
+
+    def presets(route):
+        token = route.request.headers.get("authorization")
+        sent.append(token)
+        if token != "Bearer a-token-of-sixteen-chars":
+            route.fulfill(status=401, content_type="application/json", body=json.dumps(
+                {"error": {"kind": "unauthorized", "type": "Unauthorized", "message": "this server needs a token"}}))
+        else:
+            route.continue_()
+
+    app.page.route("**/v1/presets", presets)
+    app.page.goto(app.base + "/")
+    app.page.locator("#token-field").wait_for()
+    assert "A token is needed" in app.page.locator("#status").inner_text()
+    app.page.fill("#token", "a-token-of-sixteen-chars")
+    app.page.locator("#token").dispatch_event("change")
+    app.page.wait_for_selector("#target option[value='sora-2']", state="attached")
+    assert sent == [None, "Bearer a-token-of-sixteen-chars"]
+    assert app.failed_loads() == []

@@ -111,7 +111,6 @@ function wire() {
   for (const id of ["faces", "strategy", "fit"]) {
     $(id).addEventListener("change", () => { form.updateHints(); run({ recheck: false }); });
   }
-  api.whenUnauthorized(() => { $("token-field").hidden = false; });
   $("token").addEventListener("change", async (e) => {
     api.setToken(e.target.value.trim());
     if (await loadPresets()) run();
@@ -139,6 +138,7 @@ function wire() {
 }
 
 async function init() {
+  api.whenUnauthorized(() => { $("token-field").hidden = false; });
   form.buildControls(await api.spec());
   await loadPresets();
   wire();
