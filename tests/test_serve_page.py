@@ -331,14 +331,16 @@ def test_hints_state_the_rules_in_binary_units(server, browser, plain):
         const { formatBytes } = await import("/static/format.js");
         return [10485760, 8000000, 1024, 1023, 1536, 10240, 1048575].map(formatBytes);
     }""")
-    assert shown == ["10.0 MiB", "7.6 MiB", "1.0 KiB", "1023 B", "1.5 KiB", "10 KiB", "1.0 MiB"]
+    # No-break spaces: a number never wraps away from its unit.
+    assert shown == [s.replace(" ", "\u00a0") for s in
+                     ["10.0 MiB", "7.6 MiB", "1.0 KiB", "1023 B", "1.5 KiB", "10 KiB", "1.0 MiB"]]
     page.select_option("#target", "sora-2")
-    assert "≤ 10.0 MiB" in page.locator("#target-hint").inner_text()  # 10485760 bytes
+    assert "≤ 10.0\u00a0MiB" in page.locator("#target-hint").inner_text()  # 10485760 bytes
     # The window's rule as the library applies it: no promise that no face is ever cut.
     hint = page.locator("#strategy-hint").inner_text()
     assert "never" not in hint and "5% of the photo's shorter side" in hint
     page.set_input_files("#file", str(plain))
-    assert page.locator("#file-name").inner_text().endswith(" KiB")
+    assert page.locator("#file-name").inner_text().endswith("\u00a0KiB")
     app.settle()
 
 

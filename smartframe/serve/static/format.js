@@ -8,7 +8,8 @@ const BINARY_UNITS = ["KiB", "MiB", "GiB", "TiB"];
  * larger units always one.
  */
 export function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
+  // A no-break space: a number never wraps away from its unit.
+  if (n < 1024) return `${n}\u00a0B`;
   let value = n;
   let unit = -1;
   const text = () => value.toFixed(unit === 0 && value >= 10 ? 0 : 1);
@@ -16,7 +17,7 @@ export function formatBytes(n) {
     value /= 1024;  // and 1023.96 KiB, which would print as "1024 KiB", becomes "1.0 MiB"
     unit += 1;
   }
-  return `${text()} ${BINARY_UNITS[unit]}`;
+  return `${text()}\u00a0${BINARY_UNITS[unit]}`;
 }
 
 /** A file name's stem, safe to build a download name from. */
