@@ -18,7 +18,6 @@ from ..geometry import Size
 from ..options import AlphaPolicy, Colour, Limits
 from .convert import _array_to_rgb, _box_reduce, _convert, _exif_bytes, _with_opaque_alpha, flatten_alpha
 from .header import (
-    _FORMATS,
     _MAX_JPEG_SCANS,
     _SELF_ORIENTING_FORMATS,
     SourceInfo,
@@ -27,8 +26,8 @@ from .header import (
     _describe,
     _jpeg_scans,
     _open_bytes,
+    _open_formats,
     _reading,
-    _register_optional_decoders,
     _unidentified,
 )
 from .jpeg import DCT_SCALES, decode_dct, upright
@@ -278,12 +277,12 @@ def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
     if isinstance(source, Image.Image):
         return _open_pil(source, limits)
     name, fp, file_bytes = _open_bytes(source, limits)
-    _register_optional_decoders()
+    formats = _open_formats()
     notes: list[str] = []
     try:
         with _reading(name, "read the image header", notes):
             try:
-                image = Image.open(fp, formats=_FORMATS)
+                image = Image.open(fp, formats=formats)
             except Image.DecompressionBombError as error:
                 raise ImageTooLargeError(_bomb_message(error, limits), source=name) from None
             except UnidentifiedImageError:
