@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .analysis import Analysis, Face
-from .analysis.faces import is_identifiable
+from .face_outcomes import FaceOutcome, face_outcomes, face_roles, faces_summary
 from .errors import OptionError
 from .geometry import (
     Box,
@@ -57,6 +57,9 @@ class Plan:
     confidence: float | None
     reason: str
     warnings: tuple[str, ...]
+    #: One per face of ``faces``, in order: whether it is whole, cut or outside the crop box,
+    #: whether it steered the window, and why not (see :mod:`smartframe.face_outcomes`).
+    face_outcomes: tuple[FaceOutcome, ...] = ()
 
     @property
     def output_size(self) -> Size:
@@ -108,7 +111,9 @@ class Plan:
                            else self.background),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "reason": self.reason,
-            "faces": [face.to_dict() for face in self.faces],
+            "faces": [dict(face.to_dict(), **outcome.to_dict())
+                      for face, outcome in zip(self.faces, self.face_outcomes)]
+                     if len(self.face_outcomes) == len(self.faces) else [face.to_dict() for face in self.faces],
             "warnings": list(self.warnings),
         }
 
@@ -183,13 +188,12 @@ def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
     focus = None
     if options.focus is not None:
         focus = (options.focus[0] * source_size.width, options.focus[1] * source_size.height)
-    # Only identifiable faces bind the window: tiny background faces must not pin it. Faces
-    # too small to steer the framing are still kept out of it under faces="avoid" (a policy).
+    # Only the faces that steer bind the window (face_outcomes states the rule, and the plan
+    # reports every face against it): tiny background faces must not pin it. Under
+    # faces="avoid" every face identifiable in the output is kept out (a policy).
     avoid = options.faces is FacePolicy.AVOID
-    scale = output.width / window[0]
-    faces = [f for f in (analysis.faces if avoid else analysis.framing_faces)
-             if is_identifiable(f.size * scale, f.score, min_face_px=options.min_face_px,
-                                min_face_score=options.min_face_score)]
+    roles = face_roles(analysis, options, options.resolved_strategy, Fit.COVER, window, output)
+    faces = [face for face, (steers, _) in zip(analysis.faces, roles) if steers]
     return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid)
 
 
@@ -229,10 +233,13 @@ def plan_frame(
     confidence: float | None = None
     reason = ""
     background = None
+    window = None
     if fit is Fit.COVER:
         window = cover_window_size(region, size)
         placement = _STRATEGIES[strategy](region, window, source_size, analysis, options, size)
         crop_box, confidence, reason = placement.window, placement.confidence, placement.reason
+        if analysis.faces:  # the reason tells every face's fate (below), then what placed the window
+            reason = {"faces": "moved for the faces"}.get(placement.basis, placement.basis) or reason
         content_box = Box.from_size(size)
     elif fit is Fit.PAD:
         content = contain_size(region, size)
@@ -249,6 +256,11 @@ def plan_frame(
         reason = "whole region stretched"
     grid = working_grid if working_grid is not None else WorkingGrid.scaled(source_size, working_scale)
     crop_box = _snap_when_exact_enough(crop_box, content_box, region, grid, strategy)
+    avoid = options.faces is FacePolicy.AVOID
+    roles = face_roles(analysis, options, strategy, fit, window, size)
+    outcomes = face_outcomes(analysis.faces, roles, crop_box, source_size, avoid)
+    if outcomes:
+        reason = f"{faces_summary(outcomes, avoid)}; {reason}"
     upscale = max(content_box.width / crop_box.width, content_box.height / crop_box.height)
     if upscale > options.upscale_warning:
         warnings.append(f"the source is enlarged {upscale:.2f}x (more than "
@@ -256,7 +268,7 @@ def plan_frame(
     return Plan(target=target, source_size=source_size, region=region, fit=fit,
                 strategy=strategy, crop_box=crop_box, content_box=content_box,
                 background=background, faces=analysis.faces, confidence=confidence,
-                reason=reason, warnings=tuple(warnings))
+                reason=reason, warnings=tuple(warnings), face_outcomes=outcomes)
 
 
 def _snap_when_exact_enough(crop_box: Box, content_box: Box, region: Box, grid: WorkingGrid,
