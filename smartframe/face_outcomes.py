@@ -16,7 +16,12 @@ and to report on them, so the report cannot drift from what was done:
 A steering face that fits in the window is never cut; one that is longer than the window, or
 that does not fit beside the others, can be. Faces that do not steer can be cut or left out.
 Every reported face gets a :class:`FaceOutcome`, and :func:`faces_summary` words the plan's
-reason from them ("faces: kept 3 of 7 whole; 1 cut: too small to steer ...").
+reason from them ("faces: kept 3 of 7 whole; 1 cut: too small to steer"). The words of
+``why``: "too small to steer" (under 5% of the shorter side), "group rule only" (accepted only
+by the detector's group rule), "too small in the output" (under ``min_face_px`` at the output's
+scale), "score below min_face_score", "strategy 'centre' does not look at faces", "fit 'pad'
+shows the whole region", and for a steering face: "larger than the window", "not all faces
+fit", "could not be kept out" (``avoid``).
 
 Frames: face boxes and the crop box in source pixels after EXIF orientation.
 """
@@ -29,7 +34,6 @@ from typing import Sequence
 
 from .analysis import Analysis, Face
 from .analysis.faces import is_identifiable
-from .analysis.fusion import DEFAULT_FUSION
 from .geometry import Box, Size
 from .options import FacePolicy, Fit, FrameOptions, Strategy
 
@@ -41,9 +45,10 @@ WHOLE, CUT, OUTSIDE = "whole", "cut", "outside"
 # the renderer reads (see plan._snap_when_exact_enough).
 _WHOLE_TOLERANCE = 1.0
 
-TOO_SMALL_TO_STEER = f"too small to steer (under {DEFAULT_FUSION.steering_min_face_share:.0%} of the shorter side)"
-GROUP_RULE_ONLY = "accepted by the detector's group rule only"
-TOO_SMALL_IN_OUTPUT = "too small in the output (min_face_px)"
+# The words of ``why`` (short: the reason lists them; the module docstring says what each means).
+TOO_SMALL_TO_STEER = "too small to steer"  # under steering_min_face_share of the shorter side
+GROUP_RULE_ONLY = "group rule only"  # accepted only by the detector's group rule
+TOO_SMALL_IN_OUTPUT = "too small in the output"  # under min_face_px at the output's scale
 LOW_SCORE = "score below min_face_score"
 LARGER_THAN_WINDOW = "larger than the window"
 NOT_ALL_FIT = "not all faces fit"
@@ -130,7 +135,7 @@ def face_outcomes(faces: Sequence[Face], roles: Sequence[tuple[bool, str]], crop
 
 def faces_summary(outcomes: Sequence[FaceOutcome], avoid: bool) -> str:
     """The faces part of a plan's reason, e.g. ``"faces: kept 3 of 7 whole; 1 cut: too small to
-    steer (under 5% of the shorter side); 3 outside: not all faces fit"``. Empty without faces.
+    steer; 3 outside: not all faces fit"``. Empty without faces.
 
     Under ``avoid`` it counts the faces kept out and says why any is shown."""
     total = len(outcomes)
