@@ -40,10 +40,6 @@ from .options import FacePolicy, Fit, FrameOptions, Strategy
 __all__ = ["FaceOutcome", "face_roles", "face_outcomes", "faces_summary", "WHOLE", "CUT", "OUTSIDE"]
 
 WHOLE, CUT, OUTSIDE = "whole", "cut", "outside"
-# A face counts as whole when no more than this many source pixels of its box (clipped to the
-# image) lie outside the crop box: the crop box may be moved by up to a pixel onto the grid
-# the renderer reads (see plan._snap_when_exact_enough).
-_WHOLE_TOLERANCE = 1.0
 
 # The words of ``why`` (short: the reason lists them; the module docstring says what each means).
 TOO_SMALL_TO_STEER = "too small to steer"  # under steering_min_face_share of the shorter side
@@ -59,7 +55,9 @@ NOT_KEPT_OUT = "could not be kept out"
 class FaceOutcome:
     """What the plan did with one reported face.
 
-    ``in_window``: ``"whole"`` (inside the crop box, within one source pixel), ``"cut"`` (partly
+    ``in_window``: ``"whole"`` (inside the crop box within one output pixel -- or one source
+    pixel when the output enlarges: the crop box may be moved that little onto the grid the
+    renderer reads, see ``plan._snap_when_exact_enough``), ``"cut"`` (partly
     inside) or ``"outside"``; ``shown``: the share of the face's box (the part inside the image)
     that is inside the crop box, 0..1; ``steers``: whether the face bound the window's placement
     (see the module docstring); ``why``: why it does not steer, or why a steering face is not
@@ -106,8 +104,9 @@ def face_roles(analysis: Analysis, options: FrameOptions, strategy: Strategy | N
 
 
 def face_outcomes(faces: Sequence[Face], roles: Sequence[tuple[bool, str]], crop_box: Box,
-                  source_size: Size, avoid: bool) -> tuple[FaceOutcome, ...]:
-    """Where each face ended up relative to ``crop_box``, with its role (see :func:`face_roles`)."""
+                  source_size: Size, avoid: bool, *, tolerance: float = 1.0) -> tuple[FaceOutcome, ...]:
+    """Where each face ended up relative to ``crop_box``, with its role (see :func:`face_roles`).
+    A face is whole when no more than ``tolerance`` source pixels of it lie outside."""
     image = Box.from_size(source_size)
     outcomes = []
     for face, (steers, why) in zip(faces, roles):
@@ -117,7 +116,7 @@ def face_outcomes(faces: Sequence[Face], roles: Sequence[tuple[bool, str]], crop
             continue
         inside = box.intersection(crop_box).area
         shown = min(1.0, inside / box.area)
-        if crop_box.contains(box, tolerance=_WHOLE_TOLERANCE):
+        if crop_box.contains(box, tolerance=tolerance):
             state = WHOLE
         elif inside <= 0:
             state = OUTSIDE

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .analysis import Analysis, Face
-from .face_outcomes import FaceOutcome, face_outcomes, face_roles, faces_summary
 from .errors import OptionError
+from .face_outcomes import FaceOutcome, face_outcomes, face_roles, faces_summary
 from .geometry import (
     Box,
     Size,
@@ -258,7 +258,9 @@ def plan_frame(
     crop_box = _snap_when_exact_enough(crop_box, content_box, region, grid, strategy)
     avoid = options.faces is FacePolicy.AVOID
     roles = face_roles(analysis, options, strategy, fit, window, size)
-    outcomes = face_outcomes(analysis.faces, roles, crop_box, source_size, avoid)
+    # whole within one output pixel (one source pixel when enlarging): what a snap can move
+    outcomes = face_outcomes(analysis.faces, roles, crop_box, source_size, avoid,
+                             tolerance=max(1.0, crop_box.width / content_box.width))
     if outcomes:
         reason = f"{faces_summary(outcomes, avoid)}; {reason}"
     upscale = max(content_box.width / crop_box.width, content_box.height / crop_box.height)
