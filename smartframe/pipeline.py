@@ -19,7 +19,7 @@ from .errors import OptionError, naming_the_source
 from .geometry import Box, Size
 from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
-from .plan import Plan, framing_region, max_reduction_for, plan_frame
+from .plan import Plan, decode_reduction, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
 from .targets import Target, parse_target, resolve_target
@@ -224,14 +224,14 @@ def prepare(source: Source, sizes: Sequence[object],
     with open_source(source, limits=opts.limits) as opened, naming_the_source(opened.info.name):
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
-        reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
+        reduction = decode_reduction(region, [t.size for t in targets], opts.fit)
         loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
                                alpha_background=opts.alpha_background)
     # The analysis runs on the working image once the source is closed, whatever the threads
     # allowed, so a photo framed alone or by a batch of one or several workers gives the same
     # output byte for byte.
     analysis = analyse_for(loaded, region, opts, targets)
-    plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
+    plans = [plan_frame(target, loaded.size, opts, analysis, working_grid=loaded.grid,
                         notes=loaded.notes) for target in targets]
     return loaded, analysis, plans
 
@@ -266,7 +266,7 @@ def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = 
 
 
 def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:
-    pixels = render(loaded.pixels, loaded.working_scale, plan)
+    pixels = render(loaded.pixels, loaded.grid, plan)
     pixels, plan, redacted = apply_face_policy(pixels, plan, opts)
     mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
     image = Image.fromarray(np.ascontiguousarray(pixels), mode)

@@ -58,11 +58,17 @@ DEFAULT_SEARCH = SearchParams()
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a strategy put the cover window (source pixels), how sure it is (0..1), and why."""
+    """Where a strategy put the cover window (source pixels), how sure it is (0..1), and why.
+
+    ``basis`` is what decided the place when faces were weighed (``"faces"``: the face rule
+    moved the window; else ``"subject"`` or the anchor, ``"centre"``/``"focus"``); empty when
+    no face was weighed. The plan words its reason from it and from every reported face.
+    """
 
     window: Box
     confidence: float | None
     reason: str
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class WindowChoice:
     top: float
     confidence: float
     reason: str
+    basis: str = ""  # see Placement.basis
 
 
 def centre_prior(height: int, width: int, sigma: float, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
@@ -167,14 +174,16 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
     best = int(np.argmax(score))
     start = float(starts[best])
     moved = abs(start - anchor) > 0.5
+    basis = ""
     if len(faces):
+        basis = "faces" if reason is not None else ("subject" if moved else anchor_name)
         reason = _faces_outcome(start, length, lo, hi, avoid_faces) or reason or (
             ("faces kept out; " if avoid_faces else "faces kept; ") + ("subject" if moved else anchor_name))
     elif not moved:
         reason = f"weak evidence: {anchor_name}"
     else:
         reason = "subject (strong evidence)" if confidence >= 0.5 else "subject (moderate evidence)"
-    return _at(start, free_x, confidence, reason)
+    return _at(start, free_x, confidence, reason, basis)
 
 
 def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, avoid: bool) -> str | None:
@@ -196,8 +205,8 @@ def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, 
     return f"faces: kept {int(inside.sum())} of {total} whole, {int(cut.sum())} cut ({why})"
 
 
-def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowChoice:
-    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason)
+def _at(start: float, free_x: bool, confidence: float, reason: str, basis: str = "") -> WindowChoice:
+    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason, basis)
 
 
 def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
@@ -251,7 +260,8 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                            faces=grid_faces, avoid_faces=avoid_faces, params=params)
     left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
     top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
-    return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason)
+    return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason,
+                     choice.basis)
 
 
 def brute_force_choose(importance: np.ndarray, window: tuple[float, float], *,
