@@ -20,8 +20,8 @@ from . import __version__
 from .analysis.faces import DEFAULT_MIN_SCORE
 from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
-from .encode import check_encode_settings, choose_format, format_from_path, normalise_format, write_atomic
-from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OptionError, OutputError, SmartframeError
+from .encode import check_encode_settings, format_from_path, normalise_format
+from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OutputError, SmartframeError, install_hint
 from .native import captured_stderr
 from .options import (
     AlphaPolicy,
@@ -32,9 +32,10 @@ from .options import (
     PadPosition,
     Strategy,
 )
-from .pipeline import FrameResult, frame_sizes
+from .outputs import check_formats, check_writable, parse_out, refuse_clashes, write
+from .pipeline import frame_sizes
 from .serve.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_QUEUE, DEFAULT_TIME_LIMIT
-from .targets import Preset, parse_target, presets
+from .targets import presets, split_sizes
 
 __all__ = ["main"]
 
@@ -267,22 +268,6 @@ def _build_options(values: dict) -> FrameOptions:
     )
 
 
-def _sizes(text: str) -> list[str]:
-    """The comma-separated sizes of ``--size``; OptionError when none is given or one twice."""
-    sizes = [part.strip() for part in text.split(",") if part.strip()]
-    if not sizes:
-        raise OptionError("size", text, "at least one size like 1280x720 or a preset (several "
-                          "separated by commas)")
-    seen: dict[object, str] = {}
-    for size in sizes:
-        parsed = parse_target(size)
-        key = parsed.label if isinstance(parsed, Preset) else parsed.name
-        if key in seen:
-            raise OptionError("size", text, f"each size once; {seen[key]!r} and {size!r} are the same")
-        seen[key] = size
-    return sizes
-
-
 def _comma_list(text: str) -> list[str]:
     """The non-empty items of a comma-separated option value (none for an empty one)."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -311,27 +296,34 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
                   overwrite_input: bool, **values) -> None:
     """Frame INPUT to exactly SIZE and write it to --out."""
     options = _build_options(values)
-    sizes = _sizes(size)
+    sizes = split_sizes(size)
     settings = _encode_settings(quality, max_bytes, keep_metadata)
     # Everything about the outputs is checked before any work, so a mistake costs nothing.
-    requested = _check_outputs(output, input, sizes, out_format, options, report, overwrite_input)
+    out = parse_out(output, format=out_format, count=len(sizes))
+    check_formats(sizes, out.format, alpha=options.alpha is AlphaPolicy.KEEP)
+    check_writable(out.sample())
+    if report is not None:
+        if os.path.isdir(report):
+            raise OutputError("cannot write the report: is a folder", source=report)
+        check_writable(report)
+    clash = {"report": report, "overwrite_input": overwrite_input, "allow_hint": "--overwrite-input"}
+    refuse_clashes([output] if out.kind == "file" else [], input, **clash)
     for warning in _dedupe(options.unused()):
         _warn(input, warning)
     with _library_stderr(input):
         results = frame_sizes(input, sizes, options=options)
-    paths = [_output_path(output, input, result, requested) for result in results]
-    _check_paths(paths, input, report, overwrite_input)
+    formats = [out.format or result.default_format() for result in results]
+    paths = out.paths(input, [(result.target, fmt) for result, fmt in zip(results, formats)])
+    refuse_clashes(paths, input, **clash)
     for warning in _dedupe(w for result in results for w in result.warnings
                            if w not in options.unused()):
         _warn(input, warning)
     reports = []
-    for result, path in zip(results, paths):
-        fmt = requested or result.default_format()
+    for result, path, fmt in zip(results, paths, formats):
         if quality is not None and fmt == "png":
             _warn(input, f"--quality {quality} does nothing for PNG output ({path})")
-        _make_folder(path)
         encoded = result.encode(fmt, **settings)
-        write_atomic(path, encoded.data)
+        write(path, encoded.data)
         entry = result.report()
         entry["output"] = {"path": str(path), "format": encoded.format, "bytes": len(encoded),
                            "quality": encoded.quality}
@@ -340,111 +332,11 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
                              f"{result.strategy or result.fit}  {len(encoded)} bytes"))
     if report is not None:
         text = json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n"
-        _make_folder(report)
-        write_atomic(report, text.encode())  # OutputError (exit 73) when it cannot be written
+        write(report, text.encode())  # OutputError (exit 73) when it cannot be written
 
 
 def _box_text(box) -> str:
     return "(" + ", ".join(f"{v:.1f}" for v in box) + ")"
-
-
-def _is_pattern(output: str) -> bool:
-    return any(field in output for field in ("{size}", "{target}", "{stem}"))
-
-
-def _names_each_size(output: str) -> bool:
-    return "{size}" in output or "{target}" in output
-
-
-def _is_folder(output: str) -> bool:
-    return os.path.isdir(output) or output.endswith(("/", os.sep))
-
-
-def _check_outputs(output: str, input: Path, sizes: list[str], out_format: str | None,
-                   options: FrameOptions, report: Path | None, overwrite_input: bool) -> str | None:
-    """Check ``--out``, ``--format`` and ``--report`` against the sizes before any work.
-
-    Returns the format every output is written in, or None when it is the target's own
-    choice (a folder without ``--format``). Raises OptionError for contradictions (several
-    sizes into one name, a format the name or a preset contradicts, transparency into JPEG)
-    and OutputError for a path that cannot be written (under a file, no permission)."""
-    folder = not _is_pattern(output) and _is_folder(output)
-    if len(sizes) > 1 and not folder and not _names_each_size(output):
-        raise OptionError("out", output, "{size} or {target} in the name, or a folder: several sizes "
-                          "would all write the same file")
-    requested = None
-    if folder:
-        requested = normalise_format(out_format) if out_format else None
-    else:
-        requested = format_from_path(output)  # a clear error for an unknown extension
-        if out_format is not None and normalise_format(out_format) != requested:
-            raise OptionError("format", out_format, f"the format of --out {output} ({requested}), or "
-                              "--format left out (the extension decides)")
-    for spec in sizes:
-        choose_format(parse_target(spec), requested, alpha=options.alpha is AlphaPolicy.KEEP)
-    sample = _fill(output, input, "1x1", "x_1x1")
-    _check_writable(Path(sample) / "x" if folder else Path(sample))
-    if report is not None:
-        if os.path.isdir(report):
-            raise OutputError("cannot write the report: is a folder", source=report)
-        _check_writable(report)
-    if not folder and not _is_pattern(output):
-        _check_paths([Path(output)], input, report, overwrite_input)
-    return requested
-
-
-def _check_writable(path: Path) -> None:
-    """OutputError unless ``path`` could be written: its nearest existing folder must be a
-    folder smartframe can write in (missing folders below it are created when writing)."""
-    folder = path.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise OutputError(f"cannot write: {folder} is not a folder", source=path)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write: no permission to write in {folder}", source=path)
-    if path.is_dir():
-        raise OutputError("cannot write: is a folder", source=path)
-
-
-def _check_paths(paths: list[Path], input: Path, report: Path | None, overwrite_input: bool,
-                 allow_overwrite: bool = True) -> None:
-    """OptionError when two outputs (or the report) would be the same file, or one of them is
-    the input and ``--overwrite-input`` was not given."""
-    seen: set[str] = set()
-    for path in paths + ([report] if report is not None else []):
-        real = os.path.realpath(path)
-        if real in seen:
-            raise OptionError("out", str(path), "a different file for each size and for the report")
-        seen.add(real)
-        is_input = os.path.exists(path) and os.path.exists(input) and os.path.samefile(path, input)
-        if is_input and (path == report or not overwrite_input):
-            hint = " (--overwrite-input allows replacing it)" if allow_overwrite and path != report else ""
-            raise OptionError("report" if path == report else "out", str(path),
-                              f"a file that is not the input{hint}")
-
-
-def _make_folder(path: Path) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the folder {folder} ({error.strerror or error})", source=path) from error
-
-
-def _fill(output: str, input: Path, size: str, target: str) -> str:
-    return output.replace("{size}", size).replace("{target}", target).replace("{stem}", input.stem)
-
-
-def _output_path(output: str, input: Path, result: FrameResult, requested: str | None) -> Path:
-    size = str(result.output_size)
-    if _is_pattern(output):
-        # {target}: the resolved target with ':' as '_' (sora-2_1280x720), as batch names it
-        return Path(_fill(output, input, size, result.target.name.replace(":", "_")))
-    if _is_folder(output):
-        fmt = requested or result.default_format()
-        return Path(output) / f"{input.stem}-{size}.{'jpg' if fmt == 'jpeg' else fmt}"
-    return Path(output)
 
 
 # --- batch (issue: batch/speed/distributed) -----------------------------------------------------
@@ -460,7 +352,7 @@ def _output_path(output: str, input: Path, result: FrameResult, requested: str |
 @click.option("--manifest", default=None,
               help="JSON-lines manifest; rerunning with it resumes [default: OUT/manifest.jsonl].")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
-              help='Run on this Dask scheduler instead (pip install "smartframe[dask]").')
+              help='Run on this Dask scheduler instead (needs the extra: pip install ".[dask]").')
 @click.option("--timeout", type=_FLOAT, default=60.0, show_default=True,
               help="Seconds one input may take; then it is recorded as a timeout (exit code 6).")
 @_frame_options
@@ -475,7 +367,7 @@ def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int 
     is missing is done. Exit code 0 when every item is done, 1 when any failed.
     """
     options = _build_options(values)
-    sizes = _sizes(size)
+    sizes = split_sizes(size)
     settings = _encode_settings(quality, max_bytes, keep_metadata)
     for warning in _dedupe(options.unused()):
         _warn(output, warning)
@@ -603,12 +495,11 @@ def explain_command(input: Path, size: str, output: Path, max_side: int, **value
 
     fmt = format_from_path(output)  # a clear error before any work
     check_max_side(max_side)
-    _check_writable(output)
-    _check_paths([output], input, None, overwrite_input=False, allow_overwrite=False)
+    check_writable(output)
+    refuse_clashes([output], input)
     with _library_stderr(input):
-        overlay, plans = explain(input, _sizes(size), max_side=max_side, options=_build_options(values))
-    _make_folder(output)
-    write_atomic(output, encode(overlay, fmt).data)
+        overlay, plans = explain(input, split_sizes(size), max_side=max_side, options=_build_options(values))
+    write(output, encode(overlay, fmt).data)
     for plan in plans:
         confidence = "" if plan.confidence is None else f"  confidence {plan.confidence:.2f}"
         click.echo(_one_line(f"{plan.output_size}  crop {_box_text(plan.crop_box)}  "
@@ -622,14 +513,14 @@ def explain_command(input: Path, size: str, output: Path, max_side: int, **value
 @_debug_option
 def demo_command(output: Path) -> None:
     """Make a test scene, frame it for every preset size, and check every output."""
-    from .scenes import landscape_with_subject
-
-    output.mkdir(parents=True, exist_ok=True)
-    scene, subject = landscape_with_subject(2400, 1600, subject_x=0.22, subject_y=0.5)
-    source = output / "scene.png"
     from PIL import Image
 
-    Image.fromarray(scene).save(source)
+    from .encode import encode
+    from .scenes import landscape_with_subject
+
+    scene, subject = landscape_with_subject(2400, 1600, subject_x=0.22, subject_y=0.5)
+    source = output / "scene.png"
+    write(source, encode(Image.fromarray(scene), "png").data)  # OutputError (exit 73) if it cannot
     click.echo(f"scene {scene.shape[1]}x{scene.shape[0]}, subject at {_box_text(subject)} -> {source}")
     failures = 0
     for preset in presets().values():
@@ -680,17 +571,22 @@ def _serve_option(name: str, env: str, **kwargs):
 @_debug_option
 def serve_command(host: str, port: int, workers: int | None, max_upload_bytes: int, time_limit: float,
                   queue: int, token: str | None, cors_origins: str, **limit_values) -> None:
-    """Serve the API and the upload page (pip install "smartframe[serve]").
+    """Serve the API and the upload page (needs the extra: pip install ".[serve]").
 
     POST /v1/check, /v1/frame, /v1/explain; GET /v1/presets, /healthz, /readyz, /metrics,
     /openapi.json, and the page at /. Stops on SIGTERM or Ctrl-C after answering the requests
     in flight.
     """
-    try:
+    try:  # every module of the [serve] extra, before any work: run() imports uvicorn late
+        import prometheus_client  # noqa: F401
+        import python_multipart  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+
         from .serve import ServeConfig, run
         from .serve.config import default_workers
     except ImportError as error:
-        raise click.UsageError(f"smartframe serve needs its extra: pip install \"smartframe[serve]\" "
+        raise click.UsageError(f"smartframe serve needs its extra: {install_hint('serve')} "
                                f"({error})") from None
     config = ServeConfig(host=host, port=port, workers=workers or default_workers(),
                          max_upload_bytes=max_upload_bytes, time_limit=time_limit, queue=queue,
