@@ -16,7 +16,7 @@ from PIL import Image
 
 from .errors import ByteBudgetError, OptionError, OutputError
 from .geometry import whole_number
-from .targets import OUTPUT_FORMATS, Preset, Target
+from .targets import OUTPUT_FORMATS, Preset, Target, refuse_kept_alpha
 
 __all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "write_atomic", "choose_format",
            "check_format_size", "DEFAULT_QUALITY", "MIN_QUALITY", "WEBP_MAX_SIDE", "ALPHA_FORMATS"]
@@ -91,7 +91,8 @@ def choose_format(target: Target | Preset, requested: object = None, *, alpha: b
     ``requested`` (a name, ``"jpg"``, ...) must be one the target accepts, else OptionError
     naming ``field`` and the accepted formats; None picks the target's first accepted format
     (with ``alpha``, the first that holds transparency). ``alpha`` says the image keeps its
-    transparency: JPEG cannot hold it. WebP's side limit is checked against the target's
+    transparency: JPEG cannot hold it, and a preset's target refuses it
+    (:func:`~smartframe.targets.refuse_kept_alpha`). WebP's side limit is checked against the target's
     size(s). Raises before any work when called with the parsed targets.
     """
     name = _rules_name(target)
@@ -109,6 +110,8 @@ def choose_format(target: Target | Preset, requested: object = None, *, alpha: b
                               f"{', '.join(target.formats)}, which cannot hold transparency; use alpha='flatten'")
     else:
         fmt = target.formats[0]
+    if alpha:
+        refuse_kept_alpha(target)
     for size in sizes:
         check_format_size(fmt, size, field=field)
     return fmt

@@ -23,7 +23,7 @@ from .outputs import refuse_clashes, write
 from .plan import Plan, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
-from .targets import Target, parse_targets, resolve_target
+from .targets import Target, parse_targets, refuse_kept_alpha, resolve_target
 
 __all__ = ["FrameResult", "frame", "frame_sizes", "make_plan", "make_plans", "make_options",
            "FROM_TARGET"]
@@ -235,6 +235,9 @@ def prepare(source: Source, sizes: Sequence[object],
     with open_source(source, limits=opts.limits) as opened, naming_the_source(opened.info.name):
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
+        if opts.alpha is AlphaPolicy.KEEP:
+            for target in targets:
+                refuse_kept_alpha(target)  # before any pixel is decoded
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
         loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
                                alpha_background=opts.alpha_background)
@@ -242,9 +245,17 @@ def prepare(source: Source, sizes: Sequence[object],
     # allowed, so a photo framed alone or by a batch of one or several workers gives the same
     # output byte for byte.
     analysis = analyse_for(loaded, region, opts, targets)
+    notes = loaded.notes
+    if opts.alpha is AlphaPolicy.KEEP and loaded.info.has_alpha:
+        notes += (_ALPHA_KEPT,)
     plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
-                        notes=loaded.notes) for target in targets]
+                        notes=notes) for target in targets]
     return loaded, analysis, plans
+
+
+#: The plan's warning for an output that keeps an alpha channel (only a plain size allows it).
+_ALPHA_KEPT = ("WARNING: the output keeps its alpha channel (alpha='keep'), so check fails it: its mode "
+               "rule asks for 8-bit RGB without an alpha channel")
 
 
 def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,

@@ -31,6 +31,7 @@ __all__ = [
     "parse_target",
     "parse_targets",
     "split_sizes",
+    "refuse_kept_alpha",
     "choose_preset_size",
     "resolve_target",
 ]
@@ -154,6 +155,18 @@ def get_preset(name: str) -> Preset:
 def _ratio_text(size: Size) -> str:
     divisor = math.gcd(size.width, size.height)
     return f"{size.width // divisor}:{size.height // divisor}"
+
+
+def refuse_kept_alpha(target: Target | Preset) -> None:
+    """OptionError for ``alpha="keep"`` when ``target`` is a preset's: a provider's images must
+    be 8-bit RGB without an alpha channel (``check``'s ``mode`` rule), so an output that kept
+    its transparency would be refused by the check and by the consumer. A plain size (no
+    provider's rules) may keep it; the pipeline then warns that ``check`` fails the output."""
+    name = target.name if isinstance(target, Preset) else target.preset
+    if name is not None:
+        raise OptionError("alpha", "keep", f"'flatten' for {name}: its images must be 8-bit RGB "
+                          "without an alpha channel (the check's mode rule), so transparency is "
+                          "flattened onto alpha_background")
 
 
 def split_sizes(text: str, *, field: str = "size") -> list[str]:
