@@ -17,25 +17,18 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .analysis.faces import DEFAULT_MIN_SCORE
 from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
-from .encode import check_encode_settings, format_from_path, normalise_format
+from .encode import format_from_path, normalise_format
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OutputError, SmartframeError, install_hint
 from .native import captured_stderr
-from .options import (
-    AlphaPolicy,
-    FacePolicy,
-    Fit,
-    FrameOptions,
-    Limits,
-    PadPosition,
-    Strategy,
-)
+from .option_table import (CHECK_OPTIONS, ENCODE_OPTIONS, EXPLAIN_OPTIONS, FRAME_OPTIONS, LIMIT_OPTIONS, SIZE,
+                           Option, encode_settings, frame_options, limits, read_sizes)
+from .options import AlphaPolicy, FrameOptions, Limits
 from .outputs import check_formats, check_writable, parse_out, refuse_clashes, write
 from .pipeline import frame_sizes
 from .serve.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_QUEUE, DEFAULT_TIME_LIMIT
-from .targets import presets, split_sizes
+from .targets import presets
 
 __all__ = ["main"]
 
@@ -137,34 +130,46 @@ def _debug_option(function):
                         callback=remember, help="Print the traceback of an error.")(function)
 
 
-def _choices(enum_cls) -> str:
-    """The metavar listing an option's values, read from its enum. The value itself is passed
-    to the library as typed, which validates it with the API's own message and hints
-    ("smartframe spells it 'centre'")."""
-    return "|".join(m.value for m in enum_cls)
+class _Parsed(click.ParamType):
+    """A value read by its row of the option table (:meth:`Option.parse`), as the HTTP API
+    reads it: a bad number is the same OptionError on both."""
 
-
-class _AsciiNumber(click.ParamType):
-    """A whole or decimal number written with ASCII digits (click's int/float, like Python's,
-    would also read full-width and Arabic-Indic digits). Ranges are the library's to check."""
-
-    def __init__(self, kind: type) -> None:
-        self.kind = kind
-        self.name = "integer" if kind is int else "number"
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        self.name = option.kind
 
     def convert(self, value, param, ctx):
-        if isinstance(value, self.kind) and not isinstance(value, bool):
-            return value
-        text = str(value).strip()
-        pattern = r"[+-]?[0-9]+" if self.kind is int else r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-        if not re.fullmatch(pattern, text):
-            what = "a whole number" if self.kind is int else "a number"
-            self.fail(f"{value!r} is not {what} (ASCII digits 0-9)", param, ctx)
-        return self.kind(text)
+        return self.option.parse(value)
 
 
-_INT = _AsciiNumber(int)
-_FLOAT = _AsciiNumber(float)
+def _option(option: Option, *names: str, **overrides):
+    """The click option of a row of the option table: ``--pad-position`` for ``pad_position``;
+    a boolean is a ``--faces/--no-faces`` switch; ``--size`` is read by :class:`_Sizes`."""
+    if option is SIZE:
+        overrides = {"type": _Sizes(), **overrides}
+    if option.kind == "boolean":
+        settings = {"default": option.default, "show_default": True, "help": option.help, **overrides}
+        return click.option(f"{option.flag}/--no-{option.flag[2:]}", option.name, **settings)
+    settings = {"metavar": option.metavar, "type": _Parsed(option), "help": option.help}
+    if option.default is not None:  # (click >= 8.3 takes an explicit None as a value given)
+        settings.update(default=option.default, show_default=True)
+    settings.update(overrides)
+    return click.option(option.flag, *names, option.name, **settings)
+
+
+def _options(*rows: Option, **overrides_by_name):
+    """A decorator adding the click options of ``rows``, in order."""
+    def decorate(function):
+        for row in reversed(rows):
+            function = _option(row, **overrides_by_name.get(row.name, {}))(function)
+        return function
+
+    return decorate
+
+
+def _cli_option(name: str, kind: str, default: object, help: str):
+    """An option of the command line only (workers, timeout), read as the table's are."""
+    return _option(Option(name, kind, default, help))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -180,92 +185,47 @@ def main() -> None:
 
 
 def _frame_options(function):
-    """The options shared by ``frame`` and ``batch`` (they build a FrameOptions)."""
-    decorators = [
-        click.option("--fit", metavar=_choices(Fit), default="cover", show_default=True,
-                     help="cover: crop to fill; pad: letterbox; stretch: distort to fill."),
-        click.option("--strategy", metavar=_choices(Strategy), default=None,
-                     help="Where a cover window goes [default: smart, or focus with --focus]."),
-        click.option("--focus", metavar="X,Y", default=None,
-                     help="Focus point as fractions of the image, e.g. 0.3,0.4."),
-        click.option("--background", metavar="COLOUR|blur", default="black", show_default=True,
-                     help="Pad background: a colour (name, #rrggbb, r,g,b) or 'blur'."),
-        click.option("--pad-position", metavar=_choices(PadPosition), default="centre", show_default=True),
-        click.option("--crop-bounds", metavar="L,T,R,B", default=None,
-                     help="Frame only this region: fractions left,top,right,bottom."),
-        click.option("--faces", "face_policy", metavar=_choices(FacePolicy), default="auto", show_default=True,
-                     help="What to do about identifiable faces; auto rejects them for a target "
-                          "that refuses faces and keeps them elsewhere."),
-        click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
-                     help="Smallest identifiable face, in output pixels."),
-        click.option("--min-face-score", type=_FLOAT, default=DEFAULT_MIN_SCORE, show_default=True,
-                     help="Smallest detection score of an identifiable face, 0..1."),
-        click.option("--alpha", metavar=_choices(AlphaPolicy), default="flatten", show_default=True,
-                     help="Flatten transparency, or keep it (PNG/WebP output)."),
-        click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return _limit_options(function)
-
-
-def _limit_options(function):
-    """The input limits (see smartframe.Limits), shared by every command that reads images."""
-    decorators = [
-        click.option("--max-pixels", type=_INT, default=Limits().max_pixels, show_default=True,
-                     help="Refuse inputs that declare more pixels."),
-        click.option("--max-file-bytes", type=_INT, default=Limits().max_file_bytes, show_default=True,
-                     help="Refuse larger input files."),
-        click.option("--max-decode-bytes", type=_INT, default=Limits().max_decode_bytes, show_default=True,
-                     help="Refuse inputs whose decoding would need more memory (estimated from the header)."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+    """The options shared by ``frame``, ``batch`` and ``explain`` (they build a FrameOptions),
+    and the input limits."""
+    return _options(*FRAME_OPTIONS, *LIMIT_OPTIONS)(function)
 
 
 def _encode_options(format_help: str):
-    """The output options shared by ``frame`` and ``batch``; :func:`_encode_settings` turns
-    their values into the library's keyword arguments."""
+    """The output options shared by ``frame`` and ``batch`` (``--keep-metadata`` is the old
+    spelling of ``--metadata keep``)."""
     def decorate(function):
-        decorators = [
-            click.option("--format", "out_format", default=None, help=format_help),
-            click.option("--quality", type=_INT, default=None, help="JPEG/WebP quality, 1-100 [default: 90]."),
-            click.option("--max-bytes", type=_INT, default=None, help="Byte limit [default: the target's]."),
-            click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default)."),
-        ]
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
+        function = click.option("--keep-metadata", is_flag=True, hidden=True)(function)
+        return _options(*ENCODE_OPTIONS, format={"help": format_help})(function)
 
     return decorate
 
 
-def _encode_settings(quality: int | None, max_bytes: int | None, keep_metadata: bool) -> dict:
-    """Keyword arguments for ``FrameResult.save`` / ``frame_many``: no ``max_bytes`` unless
-    given, so the target's limit applies. Checked here, before any work."""
-    check_encode_settings(quality=quality, max_bytes=max_bytes)
-    settings = {"quality": quality, "metadata": "keep" if keep_metadata else "strip"}
-    if max_bytes is not None:
-        settings["max_bytes"] = max_bytes
-    return settings
-
-
-def _build_limits(values: dict) -> Limits:
-    return Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"],
-                  max_decode_bytes=values["max_decode_bytes"])
-
-
 def _build_options(values: dict) -> FrameOptions:
-    limits = _build_limits(values)
-    return FrameOptions(
-        fit=values["fit"], strategy=values["strategy"], focus=values["focus"],
-        background=values["background"], pad_position=values["pad_position"],
-        crop_bounds=values["crop_bounds"], faces=values["face_policy"],
-        min_face_px=values["min_face_px"], min_face_score=values["min_face_score"],
-        alpha=values["alpha"], alpha_background=values["alpha_background"],
-        limits=limits,
-    )
+    """The FrameOptions of the frame options and input limits among ``values``."""
+    return frame_options(values, limits(values))
+
+
+class _Sizes(click.ParamType):
+    """``--size``: comma-separated specs, read as the HTTP API reads ``size`` (none twice)."""
+
+    name = "size"
+
+    def __init__(self, one: bool = False) -> None:
+        self.one = one
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, list) else read_sizes(value, one=self.one)
+
+
+def _encode_settings(values: dict) -> dict:
+    """Keyword arguments for ``FrameResult.encode`` / ``frame_many`` of the encode options
+    (popped from ``values``; the format is --out's to decide), checked before any work."""
+    given = {o.name: values.pop(o.name) for o in ENCODE_OPTIONS}
+    if values.pop("keep_metadata"):
+        given["metadata"] = "keep"
+    settings = encode_settings(given)
+    settings.pop("format", None)
+    return settings
 
 
 def _comma_list(text: str) -> list[str]:
@@ -279,8 +239,7 @@ def _dedupe(lines):
 
 @main.command("frame")
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("--size", "-s", required=True,
-              help="WxH, a preset (sora-2), preset:WxH or preset:W:H; several separated by commas.")
+@_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True,
               help="Output file (.jpg/.png/.webp). With several sizes use {size} (1280x720) or "
                    "{target} (sora-2_1280x720) in the name, or give a folder (ending in /); {stem} "
@@ -291,15 +250,16 @@ def _dedupe(lines):
               help="Write the plan(s) as JSON.")
 @click.option("--overwrite-input", is_flag=True, help="Allow --out to replace INPUT.")
 @_debug_option
-def frame_command(input: Path, size: str, output: str, out_format: str | None, quality: int | None,
-                  max_bytes: int | None, keep_metadata: bool, report: Path | None,
+def frame_command(input: Path, size: list[str], output: str, report: Path | None,
                   overwrite_input: bool, **values) -> None:
     """Frame INPUT to exactly SIZE and write it to --out."""
+    sizes = size
+    requested = values["format"]
+    settings = _encode_settings(values)
     options = _build_options(values)
-    sizes = split_sizes(size)
-    settings = _encode_settings(quality, max_bytes, keep_metadata)
+    quality = settings.get("quality")
     # Everything about the outputs is checked before any work, so a mistake costs nothing.
-    out = parse_out(output, format=out_format, count=len(sizes))
+    out = parse_out(output, format=requested, count=len(sizes))
     check_formats(sizes, out.format, alpha=options.alpha is AlphaPolicy.KEEP)
     check_writable(out.sample())
     if report is not None:
@@ -343,37 +303,35 @@ def _box_text(box) -> str:
 
 @main.command("batch")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--size", "-s", required=True,
-              help="WxH, a preset (sora-2), preset:WxH or preset:W:H; several separated by commas.")
+@_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True,
               help="Folder for the outputs (created if missing).")
-@click.option("--workers", "-j", type=_INT, default=None,
-              help="Local worker processes [default: one per CPU].")
+@_option(Option("workers", "integer", None, "Local worker processes [default: one per CPU]."), "-j")
 @click.option("--manifest", default=None,
               help="JSON-lines manifest; rerunning with it resumes [default: OUT/manifest.jsonl].")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
               help='Run on this Dask scheduler instead (needs the extra: pip install ".[dask]").')
-@click.option("--timeout", type=_FLOAT, default=60.0, show_default=True,
-              help="Seconds one input may take; then it is recorded as a timeout (exit code 6).")
+@_option(Option("timeout", "number", 60.0, "Seconds one input may take; then it is recorded as a timeout "
+                                         "(exit code 6)."))
 @_frame_options
 @_encode_options("Output format, one every size accepts [default: each target's first accepted format].")
 @_debug_option
-def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int | None,
-                  manifest: str | None, scheduler: str | None, timeout: float, out_format: str | None,
-                  quality: int | None, max_bytes: int | None, keep_metadata: bool, **values) -> None:
+def batch_command(inputs: tuple[str, ...], size: list[str], output: str, workers: int | None,
+                  manifest: str | None, scheduler: str | None, timeout: float, **values) -> None:
     """Frame every image in INPUTS (files, folders, globs) to each SIZE, into --out.
 
     One manifest line per (input, size). Running the same command again resumes: only what
     is missing is done. Exit code 0 when every item is done, 1 when any failed.
     """
+    out_format = values["format"]
+    settings = _encode_settings(values)
     options = _build_options(values)
-    sizes = split_sizes(size)
-    settings = _encode_settings(quality, max_bytes, keep_metadata)
     for warning in _dedupe(options.unused()):
         _warn(output, warning)
+    quality = settings.get("quality")
     if quality is not None and out_format is not None and normalise_format(out_format) == "png":
         _warn(output, f"--quality {quality} does nothing for PNG output")
-    report = frame_many(list(inputs), sizes, output, options=options,
+    report = frame_many(list(inputs), size, output, options=options,
                         workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
                         format=out_format, progress=_progress_bar() if sys.stderr.isatty() else None,
                         **settings)
@@ -424,21 +382,15 @@ def _progress_bar():
 
 @main.command("check")
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH.")
+@_option(SIZE, "-s", required=True, help="WxH, a preset, or preset:WxH (one target).", type=_Sizes(one=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--no-faces", is_flag=True, help="Skip face detection.")
-@click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
-              help="Smallest identifiable face, in pixels of the target size.")
-@click.option("--min-face-score", type=_FLOAT, default=DEFAULT_MIN_SCORE, show_default=True,
-              help="Smallest detection score of an identifiable face, 0..1.")
-@_limit_options
+@_options(*CHECK_OPTIONS, *LIMIT_OPTIONS)
 @_debug_option
-def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
-                  min_face_score: float, **limit_values) -> None:
+def check_command(input: Path, size: list[str], as_json: bool, **values) -> None:
     """Check INPUT against the rules of SIZE. Exit 0 when it passes, 1 when it does not."""
+    arguments = {o.name: values[o.name] for o in CHECK_OPTIONS}
     with _library_stderr(input):
-        report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
-                           min_face_score=min_face_score, limits=_build_limits(limit_values))
+        report = run_check(input, size[0], **arguments, limits=limits(values))
     if as_json:
         data = report.to_dict()
         click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],
@@ -481,14 +433,13 @@ def presets_command(as_json: bool) -> None:
 
 @main.command("explain")
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH; several separated by commas.")
+@_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True, type=click.Path(path_type=Path),
               help="The overlay picture (.png, .jpg or .webp).")
-@click.option("--max-side", type=_INT, default=1280, show_default=True,
-              help="Longer side of the overlay, in pixels (64-8192).")
+@_options(*EXPLAIN_OPTIONS)
 @_frame_options
 @_debug_option
-def explain_command(input: Path, size: str, output: Path, max_side: int, **values) -> None:
+def explain_command(input: Path, size: list[str], output: Path, max_side: int, **values) -> None:
     """Draw why INPUT is framed as it is: importance map, chosen and centre windows, faces."""
     from .encode import encode
     from .explain import check_max_side, explain
@@ -498,7 +449,7 @@ def explain_command(input: Path, size: str, output: Path, max_side: int, **value
     check_writable(output)
     refuse_clashes([output], input)
     with _library_stderr(input):
-        overlay, plans = explain(input, split_sizes(size), max_side=max_side, options=_build_options(values))
+        overlay, plans = explain(input, size, max_side=max_side, options=_build_options(values))
     write(output, encode(overlay, fmt).data)
     for plan in plans:
         confidence = "" if plan.confidence is None else f"  confidence {plan.confidence:.2f}"
@@ -591,6 +542,6 @@ def serve_command(host: str, port: int, workers: int | None, max_upload_bytes: i
     config = ServeConfig(host=host, port=port, workers=workers or default_workers(),
                          max_upload_bytes=max_upload_bytes, time_limit=time_limit, queue=queue,
                          token=token or None, cors_origins=tuple(_comma_list(cors_origins)),
-                         limits=_build_limits(limit_values))
+                         limits=limits(limit_values))
     if not run(config):
         sys.exit(EXIT_INTERNAL)
