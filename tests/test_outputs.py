@@ -2,6 +2,7 @@
 folder creation and atomic writes (smartframe/outputs.py). The front ends' tests check only
 that they go through it."""
 
+import io
 import os
 from itertools import combinations
 from pathlib import Path
@@ -194,3 +195,17 @@ def test_a_size_given_twice_is_refused_by_the_api_and_the_option_parser(photo, s
     with pytest.raises(OptionError, match="each size once") as raised:
         split_sizes(",".join(sizes))
     assert raised.value.field == "size"
+
+
+def test_the_servers_downloads_are_named_by_the_same_rule(photo):
+    from smartframe.serve.params import frame_call
+    from smartframe.serve.worker import run_job
+
+    wide = Image.open(photo).resize((160, 90))
+    buffer = io.BytesIO()
+    wide.save(buffer, "PNG")
+    call = frame_call([("size", "sora-2,veo-3.1,640x360"), ("strategy", "centre")], smartframe.Limits())
+    status, payload = run_job("frame", call, buffer.getvalue(), "test")
+    assert status == "ok", payload
+    assert [entry["name"] for entry in payload["results"]] == [
+        "smartframe-sora-2_1280x720.jpg", "smartframe-veo-3.1_1280x720.jpg", "smartframe-640x360.jpg"]

@@ -219,7 +219,7 @@ class _Server:
             entry = results[0]
             return Response(entry["data"], media_type=entry["media_type"], headers={
                 "smartframe-report": _header_json(entry["report"]),
-                "content-disposition": f'inline; filename="smartframe-{entry["name"]}"',
+                "content-disposition": f'inline; filename="{entry["name"]}"',
                 "cache-control": "no-store"})
         return JSONResponse({"results": [
             {"report": e["report"], "media_type": e["media_type"], "name": e["name"],

@@ -29,6 +29,7 @@ from ..encode import encode
 from ..errors import SmartframeError
 from ..explain import explain
 from ..native import captured_stderr
+from ..outputs import folder_names
 from ..pipeline import frame_sizes
 from ..processes import exit_with_parent
 from .errors import from_library, internal_error
@@ -69,13 +70,14 @@ def _check(call: CheckCall, body: bytes) -> dict:
 
 def _frame(call: FrameCall, body: bytes) -> dict:
     results = frame_sizes(body, call.sizes, options=call.options)
+    encoded = [result.encode(**call.encode) for result in results]
+    # The download names: the outputs' names in a folder (two targets of one size differ).
+    names = folder_names("smartframe", [(r.target, e.format) for r, e in zip(results, encoded)])
     outputs = []
-    for result in results:
-        encoded = result.encode(**call.encode)
+    for result, output, name in zip(results, encoded, names):
         report = result.report()
-        report["output"] = {"format": encoded.format, "bytes": len(encoded), "quality": encoded.quality}
-        outputs.append({"report": report, "media_type": MIME[encoded.format], "data": encoded.data,
-                        "name": f"{result.output_size}.{'jpg' if encoded.format == 'jpeg' else encoded.format}"})
+        report["output"] = {"format": output.format, "bytes": len(output), "quality": output.quality}
+        outputs.append({"report": report, "media_type": MIME[output.format], "data": output.data, "name": name})
     return {"results": outputs}
 
 
