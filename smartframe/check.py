@@ -57,11 +57,13 @@ class CheckReport:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
+        """JSON-ready data, the verdict first: ``ok``, ``violations``, ``faces``, then the facts
+        (``smartframe check --json`` and ``/v1/check`` print it in this order)."""
         return {
             "ok": self.ok,
-            "target": self.target.name,
             "violations": [v.to_dict() for v in self.violations],
             "faces": [f.to_dict() for f in self.faces],
+            "target": self.target.name,
             "upscale": round(self.upscale, 4),
             "size": list(self.source.stored_size),
             "format": self.source.format,

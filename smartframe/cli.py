@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -24,7 +23,7 @@ from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OutputError, S
 from .native import captured_stderr
 from .option_table import (CHECK_OPTIONS, ENCODE_OPTIONS, EXPLAIN_OPTIONS, FRAME_OPTIONS, LIMIT_OPTIONS, SIZE,
                            Option, encode_settings, frame_options, limits, read_sizes)
-from .options import AlphaPolicy, FrameOptions, Limits
+from .options import AlphaPolicy, FrameOptions
 from .outputs import check_formats, check_writable, parse_out, refuse_clashes, write
 from .pipeline import frame_sizes
 from .serve.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_QUEUE, DEFAULT_TIME_LIMIT
@@ -392,10 +391,7 @@ def check_command(input: Path, size: list[str], as_json: bool, **values) -> None
     with _library_stderr(input):
         report = run_check(input, size[0], **arguments, limits=limits(values))
     if as_json:
-        data = report.to_dict()
-        click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],
-                               "faces": data["faces"], **{k: v for k, v in data.items()
-                                                         if k not in ("ok", "violations", "faces")}}))
+        click.echo(json.dumps(report.to_dict()))
     else:
         status = "ok" if report.ok else "FAIL"
         click.echo(_one_line(f"{input}: {status} for {report.target.name}"))
@@ -416,11 +412,7 @@ def presets_command(as_json: bool) -> None:
     """List the presets: their sizes and rules."""
     table = presets()
     if as_json:
-        click.echo(json.dumps([{
-            "name": p.name, "provider": p.provider, "sizes": [str(s) for s in p.sizes],
-            "formats": list(p.formats), "max_bytes": p.max_bytes, "refuses_faces": p.refuses_faces,
-            "model": p.model, "defaults": list(p.defaults), "deprecated": p.deprecated,
-            "notes": p.notes, "sources": list(p.sources)} for p in table.values()], indent=2))
+        click.echo(json.dumps([preset.to_dict() for preset in table.values()], indent=2))
         return
     for preset in table.values():
         limit = f"{preset.max_bytes} bytes" if preset.max_bytes else "no byte limit"
@@ -513,12 +505,8 @@ def _serve_option(name: str, env: str, **kwargs):
                    "a flag shows in the process list).")
 @click.option("--cors-origins", envvar="SMARTFRAME_CORS_ORIGINS", show_envvar=True, default="",
                help="Comma-separated origins allowed to call the API from a browser [default: none].")
-@_serve_option("--max-pixels", "MAX_PIXELS", type=int, default=Limits().max_pixels,
-               help="Refuse images that declare more pixels.")
-@_serve_option("--max-file-bytes", "MAX_FILE_BYTES", type=int, default=Limits().max_file_bytes,
-               help="Refuse larger image files.")
-@_serve_option("--max-decode-bytes", "MAX_DECODE_BYTES", type=int, default=Limits().max_decode_bytes,
-               help="Refuse images whose decoding would need more memory (from the header).")
+@_options(*LIMIT_OPTIONS, **{row.name: {"envvar": f"SMARTFRAME_{row.name.upper()}", "show_envvar": True}
+                              for row in LIMIT_OPTIONS})
 @_debug_option
 def serve_command(host: str, port: int, workers: int | None, max_upload_bytes: int, time_limit: float,
                   queue: int, token: str | None, cors_origins: str, **limit_values) -> None:

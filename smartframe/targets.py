@@ -76,6 +76,13 @@ class Preset:
     #: ``"16:9"`` when the sizes were narrowed to one aspect ratio by a spec like ``sora-2-pro:16:9``.
     ratio: str | None = None
 
+    def to_dict(self) -> dict:
+        """The preset as JSON-ready data (``smartframe presets --json`` and ``/v1/presets``)."""
+        return {"name": self.name, "provider": self.provider, "sizes": [str(s) for s in self.sizes],
+                "formats": list(self.formats), "max_bytes": self.max_bytes,
+                "refuses_faces": self.refuses_faces, "model": self.model, "defaults": list(self.defaults),
+                "deprecated": self.deprecated, "notes": self.notes, "sources": list(self.sources)}
+
     @property
     def label(self) -> str:
         """The spec that names this choice of sizes: ``sora-2-pro`` or ``sora-2-pro:16:9``."""
