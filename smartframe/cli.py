@@ -24,7 +24,7 @@ from .native import captured_stderr
 from .option_table import (CHECK_OPTIONS, ENCODE_OPTIONS, EXPLAIN_OPTIONS, FRAME_OPTIONS, LIMIT_OPTIONS, SIZE,
                            Option, encode_settings, frame_options, limits, read_sizes)
 from .options import AlphaPolicy, FrameOptions
-from .outputs import check_formats, check_writable, parse_out, refuse_clashes, write
+from .outputs import check_formats, check_writable, folder_names, parse_out, refuse_clashes, write
 from .pipeline import frame_sizes
 from .serve.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_QUEUE, DEFAULT_TIME_LIMIT
 from .targets import presets
@@ -468,9 +468,9 @@ def demo_command(output: Path) -> None:
     failures = 0
     for preset in presets().values():
         results = frame_sizes(source, [f"{preset.name}:{s}" for s in preset.sizes])
-        for result in results:
-            ext = "jpg" if result.target.formats[0] == "jpeg" else result.target.formats[0]
-            path = output / f"{preset.name}-{result.output_size}.{ext}"
+        names = folder_names(preset.name, [(result.target, result.default_format()) for result in results])
+        for result, name in zip(results, names):
+            path = output / name
             encoded = result.save(path)
             report = run_check(path, result.target.name)
             failures += not report.ok

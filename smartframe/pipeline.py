@@ -230,14 +230,14 @@ def prepare(source: Source, sizes: Sequence[object],
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes; use frame() for one size")
     specs = parse_targets(list(sizes))
+    if opts.alpha is AlphaPolicy.KEEP:
+        for spec in specs:
+            refuse_kept_alpha(spec)  # before the source is read
     if not specs:
         raise OptionError("sizes", sizes, "at least one size")
     with open_source(source, limits=opts.limits) as opened, naming_the_source(opened.info.name):
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
-        if opts.alpha is AlphaPolicy.KEEP:
-            for target in targets:
-                refuse_kept_alpha(target)  # before any pixel is decoded
         reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
         loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
                                alpha_background=opts.alpha_background)

@@ -69,14 +69,16 @@ def _check(call: CheckCall, body: bytes) -> dict:
 
 def _frame(call: FrameCall, body: bytes) -> dict:
     results = frame_sizes(body, call.sizes, options=call.options)
-    encoded = [result.encode(**call.encode) for result in results]
     # The download names: the outputs' names in a folder (two targets of one size differ).
-    names = folder_names("smartframe", [(r.target, e.format) for r, e in zip(results, encoded)])
+    names = folder_names("smartframe", [(r.target, call.encode.get("format") or r.default_format())
+                                        for r in results])
     outputs = []
-    for result, output, name in zip(results, encoded, names):
+    for result, name in zip(results, names):
+        encoded = result.encode(**call.encode)
         report = result.report()
-        report["output"] = {"format": output.format, "bytes": len(output), "quality": output.quality}
-        outputs.append({"report": report, "media_type": MIME[output.format], "data": output.data, "name": name})
+        report["output"] = {"format": encoded.format, "bytes": len(encoded), "quality": encoded.quality}
+        outputs.append({"report": report, "media_type": MIME[encoded.format], "data": encoded.data,
+                        "name": name})
     return {"results": outputs}
 
 
