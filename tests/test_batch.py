@@ -15,12 +15,12 @@ from PIL import Image
 import smartframe
 from smartframe.batch import (
     ItemRecord,
-    _FolderLock,
     collect_inputs,
     frame_many,
     output_name,
     read_manifest,
 )
+from smartframe.batch.records import _FolderLock
 from smartframe.cli import main
 from smartframe.errors import OptionError
 from smartframe.scenes import landscape_with_subject
