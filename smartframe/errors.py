@@ -111,7 +111,7 @@ class OptionError(SmartframeError, ValueError):
 
 def install_hint(extra: str) -> str:
     """How to add an optional extra, in words that work: smartframe is installed from its
-    checkout, so ``pip install "smartframe[serve]"`` would look for it on PyPI and fail."""
+    checkout, so naming the package with the extra would look for it on PyPI and fail."""
     return f'pip install ".[{extra}]" in the smartframe checkout'
 
 

@@ -16,6 +16,12 @@ module, so one rule holds everywhere:
 * **Never the input**: an output that is the input file (by path, through a symlink, or a
   hard link to it) is refused unless asked (``overwrite_input=True``, ``--overwrite-input``);
   two outputs of one call that are the same file are refused.
+* **A batch** (``smartframe batch``, :func:`smartframe.frame_many`) writes every output directly
+  into its folder as ``<stem>-<target>-<digest>.<ext>`` (:func:`batch_name`): the stem made
+  safe (ASCII, no leading dot or dash, at most 64 characters), the target as above, and the
+  first 12 hex digits of the SHA-256 of the input's absolute path, so the same stem in two
+  input folders never collides and a rerun writes the same names. A batch refuses to start
+  when an output would replace one of its inputs (:func:`refuse_inputs_as_outputs`).
 * **Missing folders are created**; the bytes are written atomically (a temporary file in the
   same folder, renamed over the target), so a reader sees the old file or the whole new one.
 
@@ -25,19 +31,23 @@ Errors: :class:`~smartframe.errors.OptionError` for what the caller asked wrongl
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Sequence
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .encode import choose_format, format_from_path, normalise_format, write_atomic
+from .encode import choose_format, format_from_path, normalise_format
 from .errors import OptionError, OutputError
 from .geometry import Size
 from .targets import Target, parse_target
 
 __all__ = ["PLACEHOLDERS", "OutSpec", "parse_out", "extension", "target_label", "folder_names",
-           "check_formats", "check_writable", "refuse_clashes", "same_file", "make_folder", "write", "stem_of"]
+           "check_formats", "check_writable", "refuse_clashes", "same_file", "make_folder", "write",
+           "write_atomic", "stem_of", "batch_name", "refuse_inputs_as_outputs", "BATCH_NAME", "TEMPORARY_NAME"]
 
 #: The placeholders of an ``--out`` pattern, in the order the messages list them.
 PLACEHOLDERS = ("size", "target", "stem")
@@ -222,3 +232,99 @@ def write(path: str | os.PathLike, data: bytes) -> None:
     OutputError (naming ``path``) when it cannot be."""
     make_folder(path)
     write_atomic(path, data)
+
+
+# The process's umask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+#: What :func:`write_atomic` names its temporary file: "." + final name + "." + 8 random
+#: characters + ".part" (a killed process leaves it behind; a batch removes its own).
+TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.part$")
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the
+    temporary file is renamed over ``path`` (atomic on POSIX and Windows). On any failure
+    the temporary file is removed; an OS error (a missing folder, no permission, a full
+    disk) is raised as :class:`OutputError` naming ``path``.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".",
+                                             suffix=".part")
+    except OSError as error:
+        raise OutputError(f"cannot write ({error.strerror or error})", source=target) from error
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp makes the file private (0600); give it the mode any new file would get.
+        os.chmod(temporary, 0o666 & ~_UMASK)
+        os.replace(temporary, target)
+    except BaseException as error:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass  # already renamed or never created: nothing left behind
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write ({error.strerror or error})", source=target) from error
+        raise
+
+
+# --- a batch's outputs ----------------------------------------------------------------------------
+
+_DIGEST_HEX = 12
+_STEM_MAX = 64
+#: The shape of every :func:`batch_name`.
+BATCH_NAME = re.compile(r"^[A-Za-z0-9._-]+-[A-Za-z0-9_-]+-[0-9a-f]{%d}\.(jpg|png|webp)$" % _DIGEST_HEX)
+
+
+def batch_name(input_path: str, target_name: str, format: str) -> str:
+    """A batch's output file name for ``input_path`` framed to ``target_name`` (see the module
+    docstring for the rule). ``format`` is ``jpeg``, ``png`` or ``webp``.
+
+    >>> batch_name("/photos/Été 2024.JPG", "sora-2:1280x720", "jpeg")[:-16]
+    'Ete_2024-sora-2_1280x720'
+    """
+    label = re.sub(r"[^A-Za-z0-9-]+", "_", target_name)
+    return f"{_safe_stem(input_path)}-{label}-{_path_digest(input_path)}.{extension(format)}"
+
+
+def _safe_stem(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._-")[:_STEM_MAX].strip("._-")
+    return cleaned or "image"
+
+
+def _path_digest(path: str) -> str:
+    return hashlib.sha256(os.fsencode(os.path.abspath(path))).hexdigest()[:_DIGEST_HEX]
+
+
+def refuse_inputs_as_outputs(files: Sequence[str], folder: str, names: Callable[[str], Iterable[str]], *,
+                             manifest: str | None = None) -> None:
+    """OptionError when a name that ``names(path)`` gives an input's outputs in ``folder`` is
+    already one of the ``files`` (by path, symlink or hard link), or the ``manifest`` is: a
+    batch refuses to start rather than replace an input. Only names present in ``folder``
+    cost a look (a fresh folder costs one listing)."""
+    inputs: dict[object, str] = {}
+    for path in files:
+        inputs.setdefault(_identity(path), path)
+    if manifest is not None and _identity(manifest) in inputs:
+        raise OptionError("manifest", manifest, "a file that is not one of the inputs")
+    try:
+        present = {name for name in os.listdir(folder) if BATCH_NAME.match(name)}
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not present:
+        return
+    for path in files:
+        for name in names(path):
+            candidate = os.path.join(os.path.realpath(folder), name)
+            if name in present and _identity(candidate) in inputs:
+                raise OptionError("inputs", candidate, f"files that are not outputs of this batch: framing "
+                                  f"{path} would overwrite it; move it out of --out")

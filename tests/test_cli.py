@@ -379,7 +379,8 @@ def test_no_message_names_an_extra_in_a_way_that_cannot_be_installed():
     import smartframe
 
     package = Path(smartframe.__file__).parent
-    files = [package / "cli.py", *(package / "serve").glob("*.py")]
+    # (load/header.py's HEIC message is reworded by the change that makes it an UnsupportedImageError)
+    files = [p for p in package.rglob("*.py") if p.relative_to(package).as_posix() != "load/header.py"]
     offenders = [str(p.relative_to(package)) for p in files if "smartframe[" in p.read_text()]
     assert offenders == [], offenders
 

@@ -14,7 +14,7 @@ from PIL import Image
 import smartframe
 from smartframe.errors import OptionError, OutputError
 from smartframe.outputs import (PLACEHOLDERS, check_writable, folder_names, parse_out, refuse_clashes,
-                                same_file, target_label, write)
+                                same_file, target_label, write, write_atomic)
 from smartframe.targets import Target, parse_target, presets, split_sizes
 
 
@@ -138,6 +138,18 @@ def test_two_outputs_or_the_report_may_not_be_one_file(source, tmp_path):
 
 # --- writing ------------------------------------------------------------------------------------
 
+def test_write_atomic_leaves_only_the_complete_file(tmp_path):
+    target = tmp_path / "out.jpg"
+    target.write_bytes(b"old")
+    write_atomic(target, b"new contents")
+    assert target.read_bytes() == b"new contents"
+    assert os.listdir(tmp_path) == ["out.jpg"]
+    with pytest.raises(OutputError, match="missing-folder") as raised:
+        write_atomic(tmp_path / "missing-folder" / "x.jpg", b"data")
+    assert isinstance(raised.value, OSError) and raised.value.exit_code == 73
+    assert os.listdir(tmp_path) == ["out.jpg"]
+
+
 def test_write_creates_folders_and_replaces_atomically(tmp_path):
     path = tmp_path / "a" / "b" / "o.bin"
     write(path, b"first")
@@ -209,3 +221,30 @@ def test_the_servers_downloads_are_named_by_the_same_rule(photo):
     assert status == "ok", payload
     assert [entry["name"] for entry in payload["results"]] == [
         "smartframe-sora-2_1280x720.jpg", "smartframe-veo-3.1_1280x720.jpg", "smartframe-640x360.jpg"]
+
+
+def test_a_batch_never_names_an_output_after_one_of_its_inputs(tmp_path):
+    from smartframe.outputs import BATCH_NAME, batch_name, refuse_inputs_as_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    photo = tmp_path / "in" / "photo.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"the input")
+    names = lambda path: [batch_name(path, "1280x720", fmt) for fmt in ("jpeg", "png")]  # noqa: E731
+    assert all(BATCH_NAME.match(name) for name in names(str(photo)))
+    refuse_inputs_as_outputs([str(photo)], str(out), names)  # nothing there yet
+    refuse_inputs_as_outputs([str(photo)], str(tmp_path / "missing"), names)
+    (out / "unrelated.jpg").write_bytes(b"x")
+    refuse_inputs_as_outputs([str(photo)], str(out), names)
+    # an input that is an output's name: by path, hard link or symlink
+    for make, also_input in ((lambda p: p.write_bytes(b"an input in out"), True),
+                             (lambda p: os.link(photo, p), False), (lambda p: p.symlink_to(photo), False)):
+        target = out / names(str(photo))[1]
+        make(target)
+        inputs = [str(photo)] + ([str(target)] if also_input else [])
+        with pytest.raises(OptionError, match="would overwrite it; move it out of --out"):
+            refuse_inputs_as_outputs(inputs, str(out), names)
+        target.unlink()
+    with pytest.raises(OptionError, match="manifest="):
+        refuse_inputs_as_outputs([str(photo)], str(out), names, manifest=str(photo))
