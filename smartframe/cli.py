@@ -19,7 +19,7 @@ from . import __version__
 from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
 from .encode import format_from_path, normalise_format
-from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OutputError, SmartframeError, install_hint
+from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError, install_hint
 from .native import captured_stderr
 from .option_table import (CHECK_OPTIONS, ENCODE_OPTIONS, EXPLAIN_OPTIONS, FRAME_OPTIONS, LIMIT_OPTIONS, SIZE,
                            Option, encode_settings, frame_options, limits, read_sizes)
@@ -166,11 +166,6 @@ def _options(*rows: Option, **overrides_by_name):
     return decorate
 
 
-def _cli_option(name: str, kind: str, default: object, help: str):
-    """An option of the command line only (workers, timeout), read as the table's are."""
-    return _option(Option(name, kind, default, help))
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="smartframe")
 @_debug_option
@@ -241,8 +236,9 @@ def _dedupe(lines):
 @_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True,
               help="Output file (.jpg/.png/.webp). With several sizes use {size} (1280x720) or "
-                   "{target} (sora-2_1280x720) in the name, or give a folder (ending in /); {stem} "
-                   "is the input's name. Missing folders are created.")
+                   "{target} (sora-2_1280x720) in the name, or give a folder (ending in /), where "
+                   "each output is STEM-WxH.EXT, or STEM-TARGET.EXT when two targets share a size; "
+                   "{stem} is the input's name. Missing folders are created.")
 @_frame_options
 @_encode_options("Output format when --out is a folder [default: the target's first format].")
 @click.option("--report", type=click.Path(path_type=Path), default=None,
@@ -262,8 +258,6 @@ def frame_command(input: Path, size: list[str], output: str, report: Path | None
     check_formats(sizes, out.format, alpha=options.alpha is AlphaPolicy.KEEP)
     check_writable(out.sample())
     if report is not None:
-        if os.path.isdir(report):
-            raise OutputError("cannot write the report: is a folder", source=report)
         check_writable(report)
     clash = {"report": report, "overwrite_input": overwrite_input, "allow_hint": "--overwrite-input"}
     refuse_clashes([output] if out.kind == "file" else [], input, **clash)
