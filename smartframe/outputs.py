@@ -13,6 +13,8 @@ module, so one rule holds everywhere:
   the same pixel size (``-s sora-2,veo-3.1``: both 1280x720), each of those is named by its
   target instead: ``<stem>-<target>.<ext>`` (``photo-sora-2_1280x720.jpg``,
   ``photo-veo-3.1_1280x720.jpg``). The extension is ``jpg``, ``png`` or ``webp``.
+* **The server's downloads** (``/v1/frame``) are named as in a folder, with the stem
+  ``smartframe``: ``smartframe-1280x720.jpg``, ``smartframe-sora-2_1280x720.jpg``.
 * **Never the input**: an output that is the input file (by path, through a symlink, or a
   hard link to it) is refused unless asked (``overwrite_input=True``, ``--overwrite-input``);
   two outputs of one call that are the same file are refused.
@@ -287,7 +289,7 @@ def batch_name(input_path: str, target_name: str, format: str) -> str:
     """A batch's output file name for ``input_path`` framed to ``target_name`` (see the module
     docstring for the rule). ``format`` is ``jpeg``, ``png`` or ``webp``.
 
-    >>> batch_name("/photos/Été 2024.JPG", "sora-2:1280x720", "jpeg")[:-16]
+    >>> batch_name("/photos/Été 2024.JPG", "sora-2:1280x720", "jpeg")[:-17]
     'Ete_2024-sora-2_1280x720'
     """
     label = re.sub(r"[^A-Za-z0-9-]+", "_", target_name)
