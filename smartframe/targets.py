@@ -171,9 +171,10 @@ def refuse_kept_alpha(target: Target | Preset) -> None:
     provider's rules) may keep it; the pipeline then warns that ``check`` fails the output."""
     name = target.name if isinstance(target, Preset) else target.preset
     if name is not None:
-        raise OptionError("alpha", "keep", f"'flatten' for {name}: its images must be 8-bit RGB "
-                          "without an alpha channel (the check's mode rule), so transparency is "
-                          "flattened onto alpha_background")
+        raise OptionError("alpha", "keep", f"'flatten' for {name}", message=(
+            f"alpha='keep' is not allowed for {name}: its images must be 8-bit RGB without an alpha "
+            "channel (the mode rule of check); leave alpha at 'flatten', which flattens "
+            "transparency onto alpha_background"))
 
 
 def split_sizes(text: str, *, field: str = "size") -> list[str]:
