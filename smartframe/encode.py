@@ -19,7 +19,8 @@ from .geometry import whole_number
 from .targets import OUTPUT_FORMATS, Preset, Target, refuse_kept_alpha
 
 __all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "choose_format",
-           "check_format_size", "DEFAULT_QUALITY", "MIN_QUALITY", "WEBP_MAX_SIDE", "ALPHA_FORMATS"]
+           "check_format_size", "unused_settings", "DEFAULT_QUALITY", "MIN_QUALITY", "WEBP_MAX_SIDE",
+           "ALPHA_FORMATS"]
 
 #: Default quality for the lossy formats: visually transparent for photos.
 DEFAULT_QUALITY = 90
@@ -133,6 +134,14 @@ def check_encode_settings(*, quality: object = None, max_bytes: object = None,
     if metadata not in ("strip", "keep"):
         raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
     return quality, max_bytes  # type: ignore[return-value]
+
+
+def unused_settings(format: str, *, quality: int | None = None) -> tuple[str, ...]:
+    """Encode settings given away from their default that do nothing for ``format``, one
+    sentence each (``quality`` is for JPEG and WebP only; a PNG is lossless)."""
+    if quality is not None and normalise_format(format) == "png":
+        return (f"quality={quality} does nothing for PNG output (PNG is lossless)",)
+    return ()
 
 
 def encode(

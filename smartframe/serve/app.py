@@ -56,13 +56,27 @@ SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
-_ENDPOINTS = ("/", "/static/app.js", "/static/style.css", "/static/icon.svg", "/openapi.json",
-              "/healthz", "/readyz", "/metrics", "/v1/check", "/v1/frame", "/v1/explain", "/v1/presets")
-_STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
-           "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
-           "/static/style.css": ("style.css", "text/css; charset=utf-8"),
-           "/static/icon.svg": ("icon.svg", "image/svg+xml")}
+#: The page's files: ``smartframe/serve/static/*``, each served at ``/static/<name>`` (the page
+#: itself at ``/``) with the media type of its extension. The scripts are native ES modules,
+#: which a browser runs only when served with a JavaScript media type.
+_MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
+
+def _static_files() -> dict[str, tuple[str, str]]:
+    """``{url path: (file name, media type)}`` for every file of the page."""
+    folder = resources.files("smartframe.serve").joinpath("static")
+    found = {"/": ("index.html", _MEDIA_TYPES[".html"])}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        suffix = "." + entry.name.rsplit(".", 1)[-1] if "." in entry.name else ""
+        if entry.is_file() and entry.name != "index.html" and suffix in _MEDIA_TYPES:
+            found[f"/static/{entry.name}"] = (entry.name, _MEDIA_TYPES[suffix])
+    return found
+
+
+_STATIC = _static_files()
+_ENDPOINTS = (*_STATIC, "/openapi.json", "/healthz", "/readyz", "/metrics", "/v1/check", "/v1/frame",
+              "/v1/explain", "/v1/presets")
 
 class _Shell:
     """Pure ASGI middleware for what every request gets: a request id, the security headers,

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..check import RULES, check
-from ..encode import encode
+from ..encode import encode, unused_settings
 from ..errors import SmartframeError
 from ..explain import explain
 from ..native import captured_stderr
@@ -76,6 +76,9 @@ def _frame(call: FrameCall, body: bytes) -> dict:
     for result, name in zip(results, names):
         encoded = result.encode(**call.encode)
         report = result.report()
+        # As the CLI warns about them: settings that did nothing for this output.
+        report["warnings"] += [w for w in unused_settings(encoded.format, quality=call.encode.get("quality"))
+                               if w not in report["warnings"]]
         report["output"] = {"format": encoded.format, "bytes": len(encoded), "quality": encoded.quality}
         outputs.append({"report": report, "media_type": MIME[encoded.format], "data": encoded.data,
                         "name": name})
