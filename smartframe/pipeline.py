@@ -14,15 +14,16 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis, Face, Maps, analyse
-from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
+from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path
 from .errors import OptionError, naming_the_source
 from .geometry import Box, Size
 from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
+from .outputs import refuse_clashes, write
 from .plan import Plan, decode_reduction, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
-from .targets import Target, parse_target, resolve_target
+from .targets import Target, parse_targets, refuse_kept_alpha, resolve_target
 
 __all__ = ["FrameResult", "frame", "frame_sizes", "make_plan", "make_plans", "make_options",
            "FROM_TARGET"]
@@ -46,6 +47,8 @@ class FrameResult:
     ``image`` is a PIL image of exactly the target size, RGB (RGBA only with
     ``alpha="keep"``). Boxes (``crop_box``, ``faces``) are in source pixels after EXIF
     orientation; ``redacted`` lists the face boxes redacted in the output, in output pixels.
+    ``source_path`` is the input file when the source was a path (None otherwise): what
+    :meth:`save` refuses to replace.
     """
 
     image: Image.Image
@@ -54,6 +57,7 @@ class FrameResult:
     notes: tuple[str, ...] = ()
     redacted: tuple[Face, ...] = ()
     exif: bytes | None = field(default=None, repr=False)
+    source_path: str | None = field(default=None, repr=False)
 
     @property
     def crop_box(self) -> tuple[float, float, float, float]:
@@ -119,11 +123,16 @@ class FrameResult:
         """The encoded bytes; see :meth:`encode` for the options."""
         return self.encode(format, **encode_options).data
 
-    def save(self, path: str | os.PathLike, **encode_options) -> Encoded:
+    def save(self, path: str | os.PathLike, *, overwrite_input: bool = False, **encode_options) -> Encoded:
         """Write the image to ``path`` (format from the extension, which the target must
-        accept), atomically."""
-        encoded = self.encode(format_from_path(path), **encode_options)
-        write_atomic(path, encoded.data)
+        accept), atomically; missing folders are created. Refuses (OptionError) to replace
+        the input file, by path, symlink or hard link, unless ``overwrite_input=True``.
+        OutputError when it cannot be written. The rules are :mod:`smartframe.outputs`'."""
+        fmt = format_from_path(path)
+        refuse_clashes([path], self.source_path, field="path", overwrite_input=overwrite_input,
+                       allow_hint="overwrite_input=True")
+        encoded = self.encode(fmt, **encode_options)
+        write(path, encoded.data)
         return encoded
 
     def report(self) -> dict:
@@ -185,12 +194,14 @@ def frame_sizes(source: Source, sizes: Sequence[object], *, options: FrameOption
                 **option_values) -> list[FrameResult]:
     """Frame ``source`` to each of ``sizes`` with one decode and one analysis.
 
-    Returns one :class:`FrameResult` per size, in order. See :func:`frame` for the rest.
+    Returns one :class:`FrameResult` per size, in order; a size given twice is refused
+    (OptionError). See :func:`frame` for the rest.
     """
     opts = make_options(options, option_values)
     loaded, analysis, plans = prepare(source, sizes, opts)
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     with naming_the_source(loaded.info.name):  # a constraint error names the input
-        return [_render(loaded, plan, opts) for plan in plans]
+        return [replace(_render(loaded, plan, opts), source_path=path) for plan in plans]
 
 
 def make_plan(source: Source, size: object, *, options: FrameOptions | None = None,
@@ -218,7 +229,10 @@ def prepare(source: Source, sizes: Sequence[object],
     """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes; use frame() for one size")
-    specs = [parse_target(s) for s in sizes]
+    specs = parse_targets(list(sizes))
+    if opts.alpha is AlphaPolicy.KEEP:
+        for spec in specs:
+            refuse_kept_alpha(spec)  # before the source is read
     if not specs:
         raise OptionError("sizes", sizes, "at least one size")
     with open_source(source, limits=opts.limits) as opened, naming_the_source(opened.info.name):
@@ -231,9 +245,17 @@ def prepare(source: Source, sizes: Sequence[object],
     # allowed, so a photo framed alone or by a batch of one or several workers gives the same
     # output byte for byte.
     analysis = analyse_for(loaded, region, opts, targets)
+    notes = loaded.notes
+    if opts.alpha is AlphaPolicy.KEEP and loaded.info.has_alpha:
+        notes += (_ALPHA_KEPT,)
     plans = [plan_frame(target, loaded.size, opts, analysis, working_grid=loaded.grid,
-                        notes=loaded.notes) for target in targets]
+                        notes=notes) for target in targets]
     return loaded, analysis, plans
+
+
+#: The plan's warning for an output that keeps an alpha channel (only a plain size allows it).
+_ALPHA_KEPT = ("WARNING: the output keeps its alpha channel (alpha='keep'), so check fails it: its mode "
+               "rule asks for 8-bit RGB without an alpha channel")
 
 
 def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,

@@ -465,8 +465,8 @@ def test_an_interrupted_run_reports_what_was_done(photos, tmp_path):
 def test_sizes_twice_formats_a_preset_refuses_and_alpha_into_jpeg_are_refused_before_work(photos, tmp_path):
     root, _ = photos
     for kwargs, field, fragment in (
-            ({"sizes": ["160x90", "160x90"]}, "sizes", "given twice"),
-            ({"sizes": ["sora-2", " sora-2 "]}, "sizes", "given twice"),
+            ({"sizes": ["160x90", "160x90"]}, "sizes", "each size once"),
+            ({"sizes": ["sora-2", " sora-2 "]}, "sizes", "each size once"),
             ({"sizes": ["veo-3.1", "160x90"], "format": "webp"}, "format", "a format veo-3.1 accepts"),
             ({"sizes": ["instagram-square"], "format": "png"}, "format", "instagram-square accepts: jpeg"),
             ({"sizes": ["16384x10"], "format": "webp"}, "format", "16383"),

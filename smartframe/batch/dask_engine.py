@@ -1,7 +1,7 @@
 """Batch stage 5b, the Dask engine: the tasks of :func:`smartframe.frame_many` on a Dask cluster.
 
 The only module that imports ``distributed``, and only when a scheduler is asked for, so
-smartframe works without Dask installed (``pip install "smartframe[dask]"`` adds it).
+smartframe works without Dask installed (``pip install ".[dask]"`` in the checkout adds it).
 
 The client process (the one calling ``frame_many``) keeps the manifest; workers run
 :func:`smartframe.batch.item.frame_item` and write outputs atomically into the shared output

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ..analysis import Face
-from ..encode import write_atomic
+from ..outputs import write_atomic
 from ..errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,

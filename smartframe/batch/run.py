@@ -14,12 +14,13 @@ import os
 import time
 from typing import Callable, Iterable, Sequence
 
-from ..encode import check_encode_settings, choose_format, normalise_format
-from ..errors import ImageNotFoundError, OptionError
+from ..encode import check_encode_settings, normalise_format
+from ..errors import ImageNotFoundError, OptionError, install_hint
 from ..geometry import whole_number
 from ..options import AlphaPolicy, FrameOptions, real_number
+from ..outputs import check_formats
 from ..pipeline import FROM_TARGET, make_options
-from ..targets import parse_target
+from ..targets import parse_targets
 from .inputs import collect_inputs
 from .item import frame_item
 from .local_engine import run_locally
@@ -74,7 +75,7 @@ def frame_many(
     ``workers``: local processes (default: one per CPU). ``scheduler``: a Dask scheduler
     address (``"tcp://host:port"``) or a ``distributed.Client``, to run on a Dask cluster
     instead (inputs and ``out`` must be reachable by every worker at the same paths; needs
-    ``pip install "smartframe[dask]"``). ``timeout``: seconds one input may take.
+    ``pip install ".[dask]"`` in the smartframe checkout). ``timeout``: seconds one input may take.
     ``manifest``: the JSON-lines manifest (default ``out/manifest.jsonl``); running again
     with the same manifest resumes (see :mod:`smartframe.batch.records`). ``progress``: see
     :data:`Progress`. ``process_item``: the function a worker runs on each :class:`Task`
@@ -155,13 +156,10 @@ def _validate(sizes, out, options, option_values, workers, scheduler, timeout, f
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes, e.g. ['1280x720']")
     sizes = list(sizes)
-    specs = [parse_target(s) for s in sizes]
+    specs = parse_targets(sizes)  # none twice
     labels = [_spec_label(spec) for spec in specs]
     if not labels:
         raise OptionError("sizes", sizes, "at least one size")
-    for index, label in enumerate(labels):
-        if label in labels[:index]:
-            raise OptionError("sizes", sizes, f"each size once; {label!r} is given twice")
     number = whole_number(workers) if workers is not None else None
     if workers is not None and (number is None or number < 1):
         raise OptionError("workers", workers, "a whole number >= 1")
@@ -173,8 +171,8 @@ def _validate(sizes, out, options, option_values, workers, scheduler, timeout, f
         raise OptionError("timeout", timeout, "a number of seconds > 0")
     if format is not None:
         format = normalise_format(format)
-    for spec in specs:  # a preset's formats bind the output: refused here, before any work
-        choose_format(spec, format, alpha=opts.alpha is AlphaPolicy.KEEP)
+    # a preset's formats bind the output: refused here, before any work
+    check_formats(specs, format, alpha=opts.alpha is AlphaPolicy.KEEP)
     quality, limit = check_encode_settings(quality=quality,
                                            max_bytes=None if max_bytes is FROM_TARGET else max_bytes,
                                            metadata=metadata)
@@ -195,7 +193,7 @@ def _dask_engine():
         if error.name not in ("dask", "distributed"):
             raise
         raise OptionError("scheduler", "a Dask scheduler",
-                          'the Dask extra installed first: pip install "smartframe[dask]"') from None
+                          f"the Dask extra installed first: {install_hint('dask')}") from None
 
 
 def _cpu_count() -> int:

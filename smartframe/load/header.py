@@ -129,8 +129,8 @@ def _register_optional_decoders() -> None:
 _HEIF_AVAILABLE: bool | None = None
 
 #: What the error says when a HEIC/HEIF arrives without the extra that reads it.
-HEIF_EXTRA_HINT = ("HEIC/HEIF needs the optional 'heif' extra (the pillow-heif decoder): install "
-                   "smartframe with its [heif] extra, or pip install pillow-heif")
+HEIF_EXTRA_HINT = ("HEIC/HEIF needs the optional 'heif' extra (the pillow-heif decoder): "
+                   "pip install \".[heif]\" in the smartframe checkout, or pip install pillow-heif")
 
 
 def _open_formats() -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """``smartframe serve``: pre-screening and framing as an HTTP service.
 
-``pip install "smartframe[serve]"``, then ``smartframe serve`` (127.0.0.1:8000). The modules,
+``pip install ".[serve]"`` (in the smartframe checkout), then ``smartframe serve`` (127.0.0.1:8000). The modules,
 in the order a request meets them::
 
     config.py   ServeConfig: flags / environment -> one validated settings object

@@ -233,7 +233,7 @@ class _Server:
             entry = results[0]
             return Response(entry["data"], media_type=entry["media_type"], headers={
                 "smartframe-report": _header_json(entry["report"]),
-                "content-disposition": f'inline; filename="smartframe-{entry["name"]}"',
+                "content-disposition": f'inline; filename="{entry["name"]}"',
                 "cache-control": "no-store"})
         return JSONResponse({"results": [
             {"report": e["report"], "media_type": e["media_type"], "name": e["name"],
@@ -252,11 +252,7 @@ class _Server:
 
     async def presets(self, request: Request) -> Response:
         self.authorise(request)
-        return JSONResponse([{
-            "name": p.name, "provider": p.provider, "sizes": [str(s) for s in p.sizes],
-            "formats": list(p.formats), "max_bytes": p.max_bytes, "refuses_faces": p.refuses_faces,
-            "model": p.model, "defaults": list(p.defaults), "deprecated": p.deprecated,
-            "notes": p.notes, "sources": list(p.sources)} for p in presets().values()])
+        return JSONResponse([preset.to_dict() for preset in presets().values()])
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})
