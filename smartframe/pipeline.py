@@ -185,7 +185,7 @@ def frame(source: Source, size: object, *, options: FrameOptions | None = None,
     >>> import numpy as np, smartframe
     >>> r = smartframe.frame(np.zeros((300, 400, 3), np.uint8), "160x90", strategy="centre")
     >>> r.image.size, r.crop_box
-    ((160, 90), (0.0, 37.0, 400.0, 262.0))
+    ((160, 90), (0.0, 38.0, 400.0, 263.0))
     """
     return frame_sizes(source, [size], options=options, **option_values)[0]
 
