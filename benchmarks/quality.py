@@ -417,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "summaries": summaries}))
+    from _results import write_section  # the tables (not the verdicts) go to benchmarks/RESULTS.md
+
+    write_section("quality", "\n".join(part for part in output if not part.startswith("Targets for")),
+                  argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)],
+                  title="Framing quality (quality.py)")
     return 1 if failed else 0
 
 
