@@ -391,8 +391,8 @@ NAMING_RULE = ("leading and trailing `.`, `_` and `-` removed (so that no name i
 ])
 def test_names_drop_leading_and_trailing_dots_underscores_and_dashes_as_documented(stem, expected):
     assert output_name(f"/in/{stem}.jpg", "160x90", "jpeg").rsplit("-160x90-", 1)[0] == expected
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert NAMING_RULE in " ".join(readme.split())  # the README states the rule the code follows
+    outputs_doc = (Path(__file__).parent.parent / "docs" / "outputs.md").read_text()
+    assert NAMING_RULE in " ".join(outputs_doc.split())  # the docs state the rule the code follows
 
 
 def test_the_lock_file_is_removed_when_the_run_ends_and_a_stale_one_is_harmless(photos, tmp_path):
