@@ -17,12 +17,13 @@ from .analysis import Analysis, Face, Maps, analyse
 from .analysis.fusion import steering_min_size
 from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
 from .errors import OptionError, naming_the_source
-from .geometry import Box, Size
+from .geometry import Box, Size, cover_window_size
 from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
 from .plan import Plan, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
+from .search import WINDOW_FILLS_TOLERANCE
 from .targets import Target, parse_target, resolve_target
 
 __all__ = ["FrameResult", "frame", "frame_sizes", "make_plan", "make_plans", "make_options",
@@ -255,7 +256,8 @@ def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = 
     """What the analysis must make for these options and targets.
 
     * the importance map: the fused map for ``smart``, the classic map for ``classic``, none
-      for the other strategies and fits;
+      for the other strategies and fits, nor when every target's cover window is the whole
+      region (a square photo made square: the window cannot move);
     * whether to detect faces: for ``smart`` and ``classic`` (faces guide the window), for any
       face policy that acts on faces, and whenever a target refuses faces (so that even
       ``keep`` can warn about an image the target will refuse);
@@ -270,6 +272,8 @@ def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = 
       target refuses them; otherwise faces below the steering size could not move the window.
     """
     maps = {Strategy.SMART: Maps.SMART, Strategy.CLASSIC: Maps.CLASSIC}.get(opts.resolved_strategy)
+    if maps is not None and targets and all(_window_is_region(region, t.size) for t in targets):
+        maps = None  # every window is the whole region: there is nothing to place
     policy_acts = (any(t.refuses_faces for t in targets)
                    or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
                    or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
@@ -281,6 +285,13 @@ def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = 
         # Faces only steer the window: one smaller than the steering size cannot.
         min_face_px = max(min_face_px, steering_min_size(min(source_size)))
     return maps, want_faces, min_face_px
+
+
+def _window_is_region(region: Box, size: Size) -> bool:
+    """Whether the cover window for ``size`` is the whole ``region`` (both in source pixels):
+    then no analysis can move it (see :func:`~smartframe.search.place_smart`)."""
+    width, height = cover_window_size(region, size)
+    return width >= region.width - WINDOW_FILLS_TOLERANCE and height >= region.height - WINDOW_FILLS_TOLERANCE
 
 
 def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:

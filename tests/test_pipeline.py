@@ -8,7 +8,7 @@ from PIL import Image
 
 import smartframe
 from smartframe.errors import OptionError
-from smartframe.geometry import Size
+from smartframe.geometry import Box, Size
 from smartframe.options import Strategy
 from smartframe.targets import presets
 
@@ -373,3 +373,26 @@ def test_a_face_too_small_to_steer_is_still_refused_in_a_portrait_made_landscape
     # a face large enough to steer is found by default and kept whole in the window
     large = smartframe.frame(face_scene(1800, 2700, 900, 2200, 300), "1280x720")
     assert len(large.faces) == 1 and large.plan.crop_box.contains(large.faces[0].box, tolerance=1.0)
+
+
+def test_no_analysis_when_the_window_is_the_whole_region():
+    from smartframe.analysis import Maps
+    from smartframe.errors import FacesFoundError
+    from smartframe.pipeline import analysis_needs, make_options
+    from smartframe.scenes import face_scene
+    from smartframe.targets import parse_target
+
+    square = Box.from_size(Size(3464, 3464))
+    needs = lambda size, **o: analysis_needs(make_options(None, o), square, [parse_target(size)],
+                                             source_size=Size(3464, 3464))
+    assert needs("1024x1024")[:2] == (None, False)  # nothing to place, no policy acting on faces
+    assert needs("1024x1024", faces="reject")[:2] == (None, True)  # the policy still needs them
+    assert needs("1280x720")[0] is Maps.SMART  # a window that can move
+    # the output is the whole square either way, and a face is still refused
+    scene = face_scene(900, 900, 450, 450, 200)
+    smart = smartframe.frame(scene, "300x300")
+    assert smart.plan.reason == "window covers the region" and smart.plan.confidence == 1.0
+    assert smart.crop_box == (0.0, 0.0, 900.0, 900.0)
+    assert smart.to_bytes("png") == smartframe.frame(scene, "300x300", strategy="centre").to_bytes("png")
+    with pytest.raises(FacesFoundError):
+        smartframe.frame(scene, "300x300", faces="reject")
