@@ -21,7 +21,8 @@ on every cell before timing. A round visits every cell (in a shuffled order) and
 case once there, in an order that rotates from round to round, so the cases take turns and a
 change in the machine's load (it is shared) falls on all alike. Ratios (smart / pyvips, smart /
 Pillow, ...) are taken within each round and the table gives the median of the per-round
-ratios, beside the median times. Every output is decoded and must be a JPEG of exactly the
+ratios, beside the median times; the same ratios of CPU time (all threads of the worker) are
+given too, since on a loaded machine the wall clock favours whoever runs more threads. Every output is decoded and must be a JPEG of exactly the
 target size, and every smartframe crop box must lie inside the source with the target's aspect
 ratio (within a source pixel): a fast wrong answer stops the run with WRONG OUTPUT.
 
@@ -154,11 +155,12 @@ def export_tree(revision: str) -> Path:
 def run_matrix(files: dict, cases: list[str], workers: dict, rounds: int, check_path: Path | None) -> dict:
     """Every case on every cell, ``rounds`` times taking turns; the stages and check alike.
 
-    Returns ``{"times": {(cell, case): [ms per round]}, "stages": {cell: [dict per round]},
+    Returns ``{"times": {(cell, case): [ms per round]}, "cpu": (the same, CPU ms), "stages": {cell: [dict per round]},
     "check": [(check ms, frame ms) per round]}`` with ``cell = (source label, size)``.
     """
     cells = [(label, size) for label in files for size in SIZES]
     times: dict = {(cell, case): [] for cell in cells for case in cases}
+    cpu: dict = {(cell, case): [] for cell in cells for case in cases}
     stages: dict = {cell: [] for cell in cells}
     check_rounds: list[tuple[float, float]] = []
     errors: dict = {}
@@ -187,6 +189,7 @@ def run_matrix(files: dict, cases: list[str], workers: dict, rounds: int, check_
                     errors[(cell, case)] = answer["error"]
                 else:
                     times[(cell, case)].append(answer["ms"])
+                    cpu[(cell, case)].append(answer["cpu_ms"])
         if check_path is not None:
             pair = []
             for op in (["check", "frame"] if index % 2 == 0 else ["frame", "check"]):
@@ -201,7 +204,7 @@ def run_matrix(files: dict, cases: list[str], workers: dict, rounds: int, check_
             if values["check"] is not None and values["frame"] is not None:
                 check_rounds.append((values["check"], values["frame"]))
         print(f"  round {index + 1}/{rounds} done; load average {os.getloadavg()[0]:.2f}", flush=True)
-    return {"times": times, "stages": stages, "check": check_rounds, "errors": errors}
+    return {"times": times, "cpu": cpu, "stages": stages, "check": check_rounds, "errors": errors}
 
 
 def ratio_median(a: list[float], b: list[float]) -> float | None:
@@ -222,7 +225,8 @@ def matrix_tables(results: dict, files: dict, cases: list[str]) -> tuple[str, li
 
     times, stages = results["times"], results["stages"]
     header = ["source (12 MP JPEG)", "target"] + [f"{SHORT[c]} ms" for c in cases] + \
-             ["smart / pyvips", "smart / Pillow"] + (["smart / baseline"] if BASELINE in cases else [])
+             ["smart / pyvips", "smart / Pillow"] + (["smart / baseline"] if BASELINE in cases else []) + \
+             ["CPU: smart / pyvips", "CPU: smart / Pillow"]
     rows, verdicts = [], []
     for label in files:
         for size in SIZES:
@@ -240,6 +244,9 @@ def matrix_tables(results: dict, files: dict, cases: list[str]) -> tuple[str, li
                 if limit is not None:
                     verdicts.append({"target": f"smart+faces <= {limit}x {reference}, {label} to {size[0]}x{size[1]}",
                                      "ratio": ratio, "limit": limit})
+            for reference in (PYVIPS, PILLOW):
+                ratio = ratio_median(results["cpu"][(cell, SMART)], results["cpu"][(cell, reference)])
+                row.append("n/a" if ratio is None else up(ratio))
             rows.append(row)
     body = markdown_table(header, rows)
     stage_rows = []
@@ -435,7 +442,8 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "files": {k: str(v) for k, v in files.items()},
-            "times": [{"source": c[0], "size": c[1], "case": k, "ms": v} for (c, k), v in results["times"].items()],
+            "times": [{"source": c[0], "size": c[1], "case": k, "ms": v, "cpu_ms": results["cpu"][(c, k)]}
+                      for (c, k), v in results["times"].items()],
             "stages": [{"source": c[0], "size": c[1], "rounds": v} for c, v in results["stages"].items()],
             "check": results["check"], "memory_100mp": memory, "cold_start": cold, "targets": verdicts}, indent=2))
     return 0 if all(v["status"] == "PASS" for v in verdicts) else 1
