@@ -37,8 +37,8 @@ def case_function(name: str):
     if name.startswith("smartframe"):
         import smartframe
 
-        options = {"smartframe smart+faces": {}, "smartframe classic": {"strategy": "classic"},
-                   "smartframe centre": {"strategy": "centre"}}[name]
+        options = {"smartframe smart+faces": {}, "smartframe smart+flag": {"faces": "flag"},
+                   "smartframe classic": {"strategy": "classic"}, "smartframe centre": {"strategy": "centre"}}[name]
 
         def run(path, size):
             result = smartframe.frame(path, tuple(size), **options)

@@ -8,7 +8,10 @@ portrait 2:3, portrait 3:4, square and a 3:1 panorama, each with a face and with
 ``_images.MATRIX_SOURCES``, cached outside the repository) are framed to 1280x720, 720x1280 and
 1024x1024 JPEG bytes (quality 90) by:
 
-  smart+faces        smartframe.frame(path, size) -- the defaults: smart, faces detected
+  smart+faces        smartframe.frame(path, size) -- the defaults: smart, faces detected (to
+                     guide the window: from the size that can steer it)
+  smart+flag         smartframe.frame(path, size, faces="flag") -- faces searched down to 20
+                     output px, as for any policy that acts on faces or a target refusing them
   classic            smartframe.frame(path, size, strategy="classic")
   centre             smartframe.frame(path, size, strategy="centre")  (no analysis)
   pyvips attention   pyvips.Image.thumbnail(path, w, height=h, crop="attention") (cache off)
@@ -22,9 +25,10 @@ case once there, in an order that rotates from round to round, so the cases take
 change in the machine's load (it is shared) falls on all alike. Ratios (smart / pyvips, smart /
 Pillow, ...) are taken within each round and the table gives the median of the per-round
 ratios, beside the median times; the same ratios of CPU time (all threads of the worker) are
-given too, since on a loaded machine the wall clock favours whoever runs more threads. Every output is decoded and must be a JPEG of exactly the
-target size, and every smartframe crop box must lie inside the source with the target's aspect
-ratio (within a source pixel): a fast wrong answer stops the run with WRONG OUTPUT.
+given too, since on a loaded machine the wall clock favours whoever runs more threads. Every
+output is decoded and must be a JPEG of exactly the target size, and every smartframe crop box
+must lie inside the source, span it along one axis and have the target's aspect ratio (within a
+source pixel): a fast wrong answer stops the run with WRONG OUTPUT.
 
 **The stages.** Each round also takes smartframe's default framing of every cell apart
 (decode, analysis maps, faces, plan, render, encode; the worker calls the pipeline's stage
@@ -68,10 +72,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().parent / "_speed_worker.py"
 SIZES = [(1280, 720), (720, 1280), (1024, 1024)]
-SMART, CLASSIC, CENTRE = "smartframe smart+faces", "smartframe classic", "smartframe centre"
+SMART, FLAG = "smartframe smart+faces", "smartframe smart+flag"
+CLASSIC, CENTRE = "smartframe classic", "smartframe centre"
 PYVIPS, PILLOW, BASELINE = "pyvips attention", "Pillow fit+draft", "baseline smart+faces"
-SHORT = {SMART: "smart+faces", CLASSIC: "classic", CENTRE: "centre", PYVIPS: "pyvips", PILLOW: "Pillow",
-         BASELINE: "baseline smart"}
+SHORT = {SMART: "smart+faces", FLAG: "smart+flag", CLASSIC: "classic", CENTRE: "centre", PYVIPS: "pyvips",
+         PILLOW: "Pillow", BASELINE: "baseline smart"}
 STAGES = ["decode", "maps", "faces", "plan", "render", "encode"]
 MEMORY_CASES = [SMART, CLASSIC, CENTRE]
 SMART_VS_PYVIPS, SMART_VS_PILLOW, CHECK_VS_FRAME, COLD_LIMIT, RSS_LIMIT_MB = 1.0, 1.6, 0.8, 1.2, 400.0
@@ -381,7 +386,7 @@ def main(argv=None) -> int:
     print(f"cpus: {os.cpu_count()}; load average at start: {load_start[0]:.2f}; {len(files)} sources x "
           f"{len(SIZES)} targets, {rounds} rounds; cache: {cache}", flush=True)
     baseline_tree = None
-    cases = [SMART, CLASSIC, CENTRE, PYVIPS, PILLOW]
+    cases = [SMART, FLAG, CLASSIC, CENTRE, PYVIPS, PILLOW]
     workers: dict = {}
     try:
         if not args.no_compare or cold_runs > 0:
