@@ -78,7 +78,7 @@ def case_function(name: str):
 
 def stages(path: str, size: list[int]) -> dict:
     """smartframe's default framing of ``path`` to ``size``, stage by stage (ms each)."""
-    from smartframe.analysis import _fuse, _maps
+    from smartframe.analysis import Analysis, _fuse, _maps
     from smartframe.analysis.faces import detect_source_faces
     from smartframe.encode import encode
     from smartframe.load import open_source
@@ -106,13 +106,14 @@ def stages(path: str, size: list[int]) -> dict:
         maps, want_faces, min_face_px = analysis_needs(opts, region, [target], source_size=loaded.size)
     except TypeError:  # a revision before analysis_needs took the source size
         maps, want_faces, min_face_px = analysis_needs(opts, region, [target])
-    made = _maps(loaded.pixels, loaded.working_scale, region, maps)
+    # as analyse() does: no maps when none is needed (e.g. the window is the whole region)
+    made = _maps(loaded.pixels, loaded.working_scale, region, maps) if maps is not None else None
     lap("maps")
     found = detect_source_faces(loaded.pixels, loaded.working_scale, min_size_px=min_face_px,
                                 min_score=opts.min_face_score) if want_faces else ()
     lap("faces")
     short_side = min(loaded.size.width, loaded.size.height)
-    analysis = _fuse(made, found, short_side)
+    analysis = _fuse(made, found, short_side) if made is not None else Analysis(importance=None, faces=found)
     plan = plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
                       notes=loaded.notes)
     lap("plan")
