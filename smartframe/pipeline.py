@@ -14,15 +14,17 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis, Face, Maps, analyse
+from .analysis.fusion import steering_min_size
 from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path
 from .errors import OptionError, naming_the_source
-from .geometry import Box, Size
+from .geometry import Box, Size, cover_window_size
 from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
 from .outputs import refuse_clashes, write
 from .plan import Plan, decode_reduction, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
+from .search import WINDOW_FILLS_TOLERANCE
 from .targets import Target, parse_targets, refuse_kept_alpha, resolve_target
 
 __all__ = ["FrameResult", "frame", "frame_sizes", "make_plan", "make_plans", "make_options",
@@ -91,7 +93,12 @@ class FrameResult:
 
     @property
     def faces(self) -> tuple[Face, ...]:
-        """Faces detected in the source (source pixels); empty when detection did not run."""
+        """Faces detected in the source (source pixels); empty when detection did not run.
+
+        Faces are searched down to the size that matters for the options: ``min_face_px`` of
+        the output when a face policy acts on them or the target refuses faces; when they only
+        guide the window (``keep``, or ``auto`` for a target that accepts faces), down to the
+        size from which a face steers it (see :func:`analysis_needs`)."""
         return self.plan.faces
 
     @property
@@ -261,30 +268,52 @@ _ALPHA_KEPT = ("WARNING: the output keeps its alpha channel (alpha='keep'), so c
 def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,
                 targets: Sequence[Target] = ()) -> Analysis:
     """Run the analysis the options need on the decoded image (see :func:`analysis_needs`)."""
-    maps, faces, min_face_px = analysis_needs(opts, region, targets)
+    maps, faces, min_face_px = analysis_needs(opts, region, targets, source_size=loaded.size)
     return analyse(loaded.pixels, loaded.working_scale, region, maps=maps, faces=faces,
                    min_face_px=min_face_px, min_face_score=opts.min_face_score)
 
 
-def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = ()
-                   ) -> tuple[Maps | None, bool, float]:
+def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = (), *,
+                   source_size: Size | None = None) -> tuple[Maps | None, bool, float]:
     """What the analysis must make for these options and targets.
 
     * the importance map: the fused map for ``smart``, the classic map for ``classic``, none
-      for the other strategies and fits;
+      for the other strategies and fits, nor when every target's cover window is the whole
+      region (a square photo made square: the window cannot move);
     * whether to detect faces: for ``smart`` and ``classic`` (faces guide the window), for any
       face policy that acts on faces, and whenever a target refuses faces (so that even
       ``keep`` can warn about an image the target will refuse);
     * the smallest face that matters, in source pixels: ``min_face_px`` output pixels at the
       largest output scale among the targets (a face is identifiable from that size on).
+      When faces are detected only to guide the window -- every target keeps faces (``keep``,
+      or ``auto`` for a target that accepts them) -- only faces that steer the window matter:
+      those at least :func:`~smartframe.analysis.fusion.steering_min_size` long on the upright
+      ``source_size`` (a share of its shorter side), so the faces are searched from the larger
+      of the two sizes on. A portrait photo made into a landscape output needs its whole
+      height searched for faces of 20 output pixels only when a policy acts on them or the
+      target refuses them; otherwise faces below the steering size could not move the window.
     """
     maps = {Strategy.SMART: Maps.SMART, Strategy.CLASSIC: Maps.CLASSIC}.get(opts.resolved_strategy)
-    want_faces = (maps is not None or any(t.refuses_faces for t in targets)
-                  or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
-                  or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
+    if maps is not None and targets and all(_window_is_region(region, t.size) for t in targets):
+        maps = None  # every window is the whole region: there is nothing to place
+    policy_acts = (any(t.refuses_faces for t in targets)
+                   or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
+                   or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
+    want_faces = maps is not None or policy_acts
     # source pixels per output pixel of the most enlarging target (1 without targets)
     reduction = min((max_reduction_for(region, t.size, opts.fit) for t in targets), default=1.0)
-    return maps, want_faces, opts.min_face_px * reduction
+    min_face_px = opts.min_face_px * reduction
+    if want_faces and not policy_acts and source_size is not None:
+        # Faces only steer the window: one smaller than the steering size cannot.
+        min_face_px = max(min_face_px, steering_min_size(min(source_size)))
+    return maps, want_faces, min_face_px
+
+
+def _window_is_region(region: Box, size: Size) -> bool:
+    """Whether the cover window for ``size`` is the whole ``region`` (both in source pixels):
+    then no analysis can move it (see :func:`~smartframe.search.place_smart`)."""
+    width, height = cover_window_size(region, size)
+    return width >= region.width - WINDOW_FILLS_TOLERANCE and height >= region.height - WINDOW_FILLS_TOLERANCE
 
 
 def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:

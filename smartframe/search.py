@@ -38,9 +38,12 @@ from .analysis import Analysis, Face
 from .geometry import Box, place_window
 
 __all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart",
-           "centre_prior", "window_mass", "brute_force_choose"]
+           "centre_prior", "window_mass", "brute_force_choose", "WINDOW_FILLS_TOLERANCE"]
 
 _EPS = 1e-9
+#: A cover window within this many source pixels of the region's width and height is the whole
+#: region: there is nothing to place (and the pipeline runs no analysis for it).
+WINDOW_FILLS_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,10 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
     rule protects (or keeps out with ``avoid_faces``). Without an importance map the window
     goes to the focus point or the centre.
     """
+    if window[0] >= region.width - WINDOW_FILLS_TOLERANCE and window[1] >= region.height - WINDOW_FILLS_TOLERANCE:
+        # nothing to place, whatever the analysis (the pipeline skips it in this case)
+        return Placement(Box(region.x0, region.y0, region.x0 + window[0], region.y0 + window[1]), 1.0,
+                         "window covers the region")
     if analysis.importance is None:
         centre = focus if focus is not None else region.centre
         return Placement(place_window(region, window, centre), 0.0, "no importance map: centre")
