@@ -181,7 +181,7 @@ class FacesFoundError(ConstraintError):
         for index, face in enumerate(self.faces):
             data = face.to_dict()
             if index < len(self.output_boxes):
-                data["output_box"] = [round(float(v), 1) for v in self.output_boxes[index]]
+                data["output_box"] = [round(float(v), 1) + 0.0 for v in self.output_boxes[index]]  # no -0.0
             found.append(data)
         return found
 

@@ -232,6 +232,13 @@ def test_frame_returns_the_image_with_its_report(server):
     assert report["output_size"] == [1280, 720] and report["target"] == "sora-2:1280x720"
     assert report["output"] == {"format": "jpeg", "bytes": len(reply.body), "quality": 90}
     assert report["redacted"], "the face was blurred"
+    # Redacted regions are output pixels, and their key says so ("box" is source pixels).
+    assert all(set(region) == {"output_box", "size", "score"} for region in report["redacted"])
+    (face,) = [f for f in report["faces"] if f["in_window"] != "outside"]
+    out = report["redacted"][0]["output_box"]
+    crop, scale = report["crop_box"], report["scale"]
+    mapped = [(face["box"][i] - crop[i % 2]) * scale for i in range(4)]  # source -> output pixels
+    assert all(abs(a - b) < 0.15 * face["size"] * scale for a, b in zip(out, mapped)), (out, mapped)
     assert smartframe.check(reply.body, "sora-2").ok  # framed and blurred: it passes now
 
 
