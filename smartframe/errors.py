@@ -161,11 +161,29 @@ class ByteBudgetError(ConstraintError):
 
 
 class FacesFoundError(ConstraintError):
-    """The face policy is ``reject`` and the image shows identifiable faces."""
+    """The face policy is ``reject`` and the image shows identifiable faces.
 
-    def __init__(self, message: str, *, faces: tuple = (), source=None) -> None:
+    ``faces`` are the refused faces in source pixels after EXIF orientation (the convention
+    of every face smartframe returns); ``output_boxes`` are the same faces, in order, as they
+    land in the output, in output pixels (``(x0, y0, x1, y1)``; empty when not known).
+    """
+
+    def __init__(self, message: str, *, faces: tuple = (), output_boxes: tuple = (),
+                 source=None) -> None:
         self.faces = tuple(faces)
+        self.output_boxes = tuple(output_boxes)
         super().__init__(message, source=source)
+
+    def faces_to_dict(self) -> list[dict]:
+        """The refused faces as JSON-ready data: ``box`` and ``size`` in source pixels after
+        EXIF orientation (as in a report's ``faces``), ``output_box`` in output pixels."""
+        found = []
+        for index, face in enumerate(self.faces):
+            data = face.to_dict()
+            if index < len(self.output_boxes):
+                data["output_box"] = [round(float(v), 1) + 0.0 for v in self.output_boxes[index]]  # no -0.0
+            found.append(data)
+        return found
 
 
 class RedactionError(ConstraintError):

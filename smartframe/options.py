@@ -243,8 +243,8 @@ class Limits:
     estimated from the header before any pixel is decoded: the decoder's buffers (4 bytes
     per pixel in most formats, 16 in WebP, 14 in AVIF/HEIF, plus the DCT coefficients of a
     progressive JPEG and the strip buffer of a TIFF) and the working image. It bounds what
-    a pixel count cannot: a 38-byte WebP of 150 MP needs 2.4 GB to decode. See the README
-    ("Limits") for the measured peaks.
+    a pixel count cannot: a 38-byte WebP of 150 MP needs 2.4 GB to decode. See docs/errors.md
+    ("Limits" and "Memory") for the measured peaks.
     """
 
     max_pixels: int = 150_000_000

@@ -154,7 +154,10 @@ class FrameResult:
             "icc_profile": self.source.icc_description,
         }
         data["notes"] = list(self.notes)
-        data["redacted"] = [face.to_dict() for face in self.redacted]
+        # The regions covered are in output pixels, so the key says so: "box" is source pixels
+        # everywhere else (the plan's faces, check's, a refusal's).
+        data["redacted"] = [{"output_box": face.to_dict()["box"], "size": round(float(face.size), 1),
+                             "score": round(float(face.score), 3)} for face in self.redacted]
         return data
 
 

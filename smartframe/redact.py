@@ -222,7 +222,8 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
                        "faces='auto' rejects them there; faces='blur' or 'avoid' redacts them, "
                        "faces='keep' writes them anyway)")
             raise FacesFoundError(f"{len(visible)} identifiable face(s) in the output and {why}",
-                                  faces=tuple(visible))
+                                  faces=tuple(_to_source(plan, face) for face in visible),
+                                  output_boxes=tuple(face.box for face in visible))
         return pixels, plan, ()
     # blur, pixelate, fill -- and avoid, whose window already left out what it could.
     method = FacePolicy.BLUR if policy is FacePolicy.AVOID else policy
@@ -244,6 +245,17 @@ def _identifiable_in(pixels: np.ndarray, detect: Detector, options: FrameOptions
     return [face for face in detect(pixels[..., :3], options.min_face_px, options.min_face_score)
             if is_identifiable(face.size, face.score, min_face_px=options.min_face_px,
                                min_face_score=options.min_face_score)]
+
+
+def _to_source(plan: Plan, face: Face) -> Face:
+    """``face`` (output pixels) mapped back to source pixels after EXIF orientation: the
+    inverse of :meth:`Plan.to_output`, so a refused face is stated in the frame every other
+    face is (a face found only in the rendered output has no source face to look up)."""
+    sx, sy = plan.scale_xy
+    crop, content = plan.crop_box, plan.content_box
+    return Face((face.x0 - content.x0) / sx + crop.x0, (face.y0 - content.y0) / sy + crop.y0,
+                (face.x1 - content.x0) / sx + crop.x0, (face.y1 - content.y0) / sy + crop.y0,
+                face.score, source=face.source)
 
 
 def _warn(plan: Plan, message: str) -> Plan:

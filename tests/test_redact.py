@@ -95,6 +95,20 @@ def test_reject_raises_with_the_faces_and_keep_does_nothing():
     assert kept.redacted == () and not kept.warnings
 
 
+def test_a_refusal_states_its_faces_in_source_pixels_and_their_output_boxes():
+    """FacesFoundError.faces are source pixels, like result.faces; output_boxes are where they
+    land in the output (a 1600x900 source framed to 1280x720: scale 0.8, no offset)."""
+    with pytest.raises(FacesFoundError) as error:
+        smartframe.frame(one_face(), "1280x720", faces="reject")
+    flagged = smartframe.frame(one_face(), "1280x720", faces="flag")
+    (face,), (out,) = error.value.faces, error.value.output_boxes
+    assert face.box == pytest.approx(tuple(flagged.faces[0].box), abs=0.01)
+    assert tuple(out) == pytest.approx(tuple(0.8 * v for v in face.box), abs=0.01)
+    (data,) = error.value.faces_to_dict()
+    assert data["box"] == flagged.report()["faces"][0]["box"] and set(data) == {"box", "size", "score",
+                                                                                 "output_box"}
+
+
 def test_flag_warns_and_reports_faces_in_source_pixels():
     flagged = smartframe.frame(one_face(), "1280x720", faces="flag")
     assert len(flagged.faces) == 1

@@ -232,6 +232,13 @@ def test_frame_returns_the_image_with_its_report(server):
     assert report["output_size"] == [1280, 720] and report["target"] == "sora-2:1280x720"
     assert report["output"] == {"format": "jpeg", "bytes": len(reply.body), "quality": 90}
     assert report["redacted"], "the face was blurred"
+    # Redacted regions are output pixels, and their key says so ("box" is source pixels).
+    assert all(set(region) == {"output_box", "size", "score"} for region in report["redacted"])
+    (face,) = [f for f in report["faces"] if f["in_window"] != "outside"]
+    out = report["redacted"][0]["output_box"]
+    crop, scale = report["crop_box"], report["scale"]
+    mapped = [(face["box"][i] - crop[i % 2]) * scale for i in range(4)]  # source -> output pixels
+    assert all(abs(a - b) < 0.15 * face["size"] * scale for a, b in zip(out, mapped)), (out, mapped)
     assert smartframe.check(reply.body, "sora-2").ok  # framed and blurred: it passes now
 
 
@@ -776,3 +783,24 @@ def test_every_setting_has_a_flag_and_a_variable():
     short = CliRunner().invoke(main, ["serve", "--token", "too-short"])
     assert short.exit_code == 2 and "token" in short.output
     assert "too-short" not in short.output  # a secret is never echoed
+
+
+def test_a_refused_face_is_in_source_pixels_like_checks_with_its_output_box_named(server):
+    """A face in a refused /v1/frame answer is the face /v1/check reports (source pixels after
+    EXIF orientation); where it lands in the output is a separate, named ``output_box``."""
+    refused = server.post("/v1/frame?size=sora-2&faces=reject", FACE_JPEG)
+    assert refused.status == 422, refused
+    (face,) = refused.json()["error"]["faces"]
+    checked = server.post("/v1/check?size=sora-2", FACE_JPEG)
+    (seen,) = checked.json()["faces"]
+    # face_scene(1600, 1000, 800, 500, 300): a 300 px face centred at (800, 500) of the source.
+    for box in (face["box"], seen["box"]):
+        assert box[0] < 800 < box[2] and box[1] < 500 < box[3], box
+        assert 200 < box[2] - box[0] < 400, box
+    assert all(abs(a - b) < 0.15 * seen["size"] for a, b in zip(face["box"], seen["box"])), (face, seen)
+    # The output box is the source box through the plan's scale: sora-2 is 1280x720, the
+    # 1600x1000 source is covered by a 1600x900 window (scale 0.8).
+    out = face["output_box"]
+    assert (out[2] - out[0]) == pytest.approx(0.8 * (face["box"][2] - face["box"][0]), abs=0.2)
+    assert (out[3] - out[1]) == pytest.approx(0.8 * (face["box"][3] - face["box"][1]), abs=0.2)
+    assert out[0] == pytest.approx(0.8 * face["box"][0], abs=0.2)  # the window spans the full width

@@ -15,7 +15,7 @@ Two steps, so that the decode can be planned from the header:
 
 Memory: the conversion runs in bands of rows, so its temporary copies stay about a
 megapixel whatever the image size; the peak is the decoder's buffers plus one working
-array. See the README, "Limits", for measured figures.
+array. See docs/errors.md, "Limits" and "Memory", for measured figures.
 
 Hostile input: the input is read through a stream that counts ``read()`` calls, so a file
 made of hundreds of thousands of tiny chunks, segments or blocks (which Pillow parses in

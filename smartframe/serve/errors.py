@@ -71,7 +71,7 @@ def from_library(error: SmartframeError) -> ApiError:
     if isinstance(error, OptionError):
         detail["option"] = error.field
     if isinstance(error, FacesFoundError):
-        detail["faces"] = [face.to_dict() for face in error.faces]
+        detail["faces"] = error.faces_to_dict()  # box: source pixels; output_box: output pixels
     return ApiError(status_for(error), error.kind, type(error).__name__, error.message, detail=detail)
 
 

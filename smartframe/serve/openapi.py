@@ -118,12 +118,16 @@ def openapi(*, token: bool) -> dict:
                         "type": {"type": "string", "description": "The error class, e.g. NotAnImageError."},
                         "message": {"type": "string"},
                         "option": {"type": "string", "description": "The option at fault (kind usage)."},
-                        "faces": {"type": "array", "items": {"type": "object"}}}}}},
+                        "faces": {"type": "array", "items": {"type": "object"}, "description":
+                                  "FacesFoundError's faces: box and size in source pixels after EXIF "
+                                  "orientation, output_box in output pixels."}}}}},
                 "CheckReport": {"type": "object", "required": ["ok", "violations", "faces", "rules"],
                                 "properties": {
                                     "ok": {"type": "boolean"},
                                     "violations": {"type": "array", "items": {"type": "object"}},
-                                    "faces": {"type": "array", "items": {"type": "object"}},
+                                    "faces": {"type": "array", "items": {"type": "object"}, "description":
+                                              "Identifiable faces: box and size in source pixels after "
+                                              "EXIF orientation."},
                                     "rules": {"type": "array", "items": {"type": "object", "properties": {
                                         "rule": {"type": "string"},
                                         "status": {"type": "string", "enum": ["pass", "fail", "skipped"]},
