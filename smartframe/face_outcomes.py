@@ -106,7 +106,8 @@ def face_roles(analysis: Analysis, options: FrameOptions, strategy: Strategy | N
 def face_outcomes(faces: Sequence[Face], roles: Sequence[tuple[bool, str]], crop_box: Box,
                   source_size: Size, avoid: bool, *, tolerance: float = 1.0) -> tuple[FaceOutcome, ...]:
     """Where each face ended up relative to ``crop_box``, with its role (see :func:`face_roles`).
-    A face is whole when no more than ``tolerance`` source pixels of it lie outside."""
+    A face is whole when no more than ``tolerance`` source pixels of it lie outside, and
+    outside when no more than ``tolerance`` source pixels of it lie inside."""
     image = Box.from_size(source_size)
     outcomes = []
     for face, (steers, why) in zip(faces, roles):
@@ -114,12 +115,12 @@ def face_outcomes(faces: Sequence[Face], roles: Sequence[tuple[bool, str]], crop
         if box.area <= 0:  # a box wholly past the border: nothing of it can be shown
             outcomes.append(FaceOutcome(OUTSIDE, 0.0, steers, why))
             continue
-        inside = box.intersection(crop_box).area
-        shown = min(1.0, inside / box.area)
+        overlap = box.intersection(crop_box)
+        shown = min(1.0, overlap.area / box.area)
         if crop_box.contains(box, tolerance=tolerance):
             state = WHOLE
-        elif inside <= 0:
-            state = OUTSIDE
+        elif min(overlap.width, overlap.height) <= tolerance:
+            state = OUTSIDE  # a sliver no wider than the tolerance is not a face shown
         else:
             state = CUT
         if steers and avoid and state != OUTSIDE:

@@ -197,3 +197,17 @@ def test_avoid_says_which_faces_it_could_not_keep_out():
 def test_a_plan_without_faces_keeps_its_reason():
     plan = face_plan((), ())
     assert plan.face_outcomes == () and not plan.reason.startswith("faces")
+
+
+def test_a_sliver_of_a_face_within_the_tolerance_counts_as_outside_not_cut():
+    from smartframe.analysis import Face
+    from smartframe.face_outcomes import face_outcomes
+    from smartframe.geometry import Box, Size
+
+    crop = Box(400.0, 0.0, 906.25, 900.0)
+    faces = [Face(906.0, 100.0, 1006.0, 200.0, 0.9),   # 0.25 px inside: outside
+             Face(880.0, 100.0, 980.0, 200.0, 0.9),  # 26 px inside: cut
+             Face(500.0, 100.0, 600.0, 200.0, 0.9)]   # whole
+    roles = [(False, "too small to steer")] * 3
+    states = [o.in_window for o in face_outcomes(faces, roles, crop, Size(1600, 900), False, tolerance=1.0)]
+    assert states == ["outside", "cut", "whole"]
