@@ -165,10 +165,14 @@ def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
     # too small to steer the framing are still kept out of it under faces="avoid" (a policy).
     avoid = options.faces is FacePolicy.AVOID
     scale = output.width / window[0]
-    faces = [f for f in (analysis.faces if avoid else analysis.framing_faces)
-             if is_identifiable(f.size * scale, f.score, min_face_px=options.min_face_px,
-                                min_face_score=options.min_face_score)]
-    return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid)
+    identifiable = [f for f in analysis.faces if is_identifiable(
+        f.size * scale, f.score, min_face_px=options.min_face_px, min_face_score=options.min_face_score)]
+    steering = set(analysis.framing_faces)
+    faces = identifiable if avoid else [f for f in identifiable if f in steering]
+    # The other detected faces (too small or too unsure to steer) are spared when that is cheap.
+    spare = [] if avoid else [f for f in identifiable if f not in steering]
+    return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid,
+                       spare_faces=spare)
 
 
 _STRATEGIES: dict[Strategy, Callable[..., Placement]] = {

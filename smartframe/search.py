@@ -16,8 +16,12 @@ cumulative sum: O(pixels + candidates). The score of a start is
 
 Faces: a face that fits in the window is never cut (the positions that would cut it are
 excluded); when not all fit, the set with the most face weight (area x score) is kept whole
-and the others are left fully outside. With ``avoid_faces`` the rule flips: positions that
-include the least face weight are preferred.
+and the others are left fully outside. The space above such a face (``headroom`` face heights,
+less where the window is too short for it) is part of what is kept: hair and hats, not a
+window top flush with the brow. Other detected faces (too small or too unsure to steer the
+window) are *spared*: the window does not slice one when a placement that keeps each whole or
+leaves it out costs at most ``spare_cost`` of the score. With ``avoid_faces`` the rule flips:
+positions that include the least face weight are preferred.
 
 Confidence is how much more importance the best position holds than the anchor (scaled so
 that 0.25 of the mass is full confidence); weak evidence keeps the window at the anchor
@@ -37,7 +41,7 @@ import numpy as np
 from .analysis import Analysis, Face
 from .geometry import Box, place_window
 
-__all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart",
+__all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart", "with_headroom",
            "centre_prior", "window_mass", "brute_force_choose"]
 
 _EPS = 1e-9
@@ -51,6 +55,8 @@ class SearchParams:
     shift_penalty: float = 0.15  # mass share a shift by one whole side must win
     cut_penalty: float = 0.02  # cost of a window edge on the densest line of the map
     confidence_scale: float = 0.25  # mass-share advantage that means confidence 1
+    headroom: float = 0.5  # space kept above a steering face, in face heights (less if it cannot fit)
+    spare_cost: float = 0.05  # score a placement may lose so that it slices no spared face
 
 
 DEFAULT_SEARCH = SearchParams()
@@ -122,12 +128,14 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
                   focus: tuple[float, float] | None = None,
                   faces: Sequence[tuple[float, float, float, float, float]] = (),
                   avoid_faces: bool = False,
+                  spare_faces: Sequence[tuple[float, float, float, float, float]] = (),
                   params: SearchParams = DEFAULT_SEARCH) -> WindowChoice:
     """Place a cover window of ``window`` = (width, height) grid pixels on ``importance``.
 
     ``focus``: (x, y) fractions of the grid for the anchor and prior (default: centre).
     ``faces``: (x0, y0, x1, y1, score) boxes on the grid that the hard rule protects (or,
-    with ``avoid_faces``, keeps out).
+    with ``avoid_faces``, keeps out). ``spare_faces``: boxes the window should not slice when
+    that costs at most ``params.spare_cost`` of the score (ignored with ``avoid_faces``).
     """
     height, width = importance.shape
     window_w, window_h = min(window[0], width), min(window[1], height)
@@ -164,6 +172,9 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
         score = np.where(allowed, score, -np.inf)
         if reason is not None:
             confidence = 1.0  # the faces, not the importance evidence, decided
+    spare_note = ""
+    if len(spare_faces) and not avoid_faces:
+        score, spare_note = _spare_rule(score, starts, length, spare_faces, free_x, params.spare_cost)
     best = int(np.argmax(score))
     start = float(starts[best])
     moved = abs(start - anchor) > 0.5
@@ -174,7 +185,36 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
         reason = f"weak evidence: {anchor_name}"
     else:
         reason = "subject (strong evidence)" if confidence >= 0.5 else "subject (moderate evidence)"
-    return _at(start, free_x, confidence, reason)
+    return _at(start, free_x, confidence, reason + spare_note)
+
+
+def _sliced(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """starts x boxes: the window at each start overlaps the box but does not hold it whole."""
+    t = starts[:, None]
+    inside = (t <= lo[None, :] + 1e-6) & (t + length >= hi[None, :] - 1e-6)
+    overlap = (t < hi[None, :] - 1e-6) & (t + length > lo[None, :] + 1e-6)
+    return overlap & ~inside
+
+
+def _spare_rule(score: np.ndarray, starts: np.ndarray, length: float,
+                spare: Sequence[tuple[float, float, float, float, float]], free_x: bool,
+                cost: float) -> tuple[np.ndarray, str]:
+    """The scores with the starts that slice a spared face excluded, when the best start that
+    slices none loses at most ``cost``; and a note for the reason when a face is sliced anyway."""
+    lo = np.array([f[0] if free_x else f[1] for f in spare], np.float64)
+    hi = np.array([f[2] if free_x else f[3] for f in spare], np.float64)
+    sliced = _sliced(starts, length, lo, hi)
+    clean = ~sliced.any(axis=1) & np.isfinite(score)
+    best = float(score.max())
+    if clean.any() and float(score[clean].max()) >= best - cost:
+        return np.where(clean, score, -np.inf), ""
+    # The least slicing among the starts within ``cost`` of the best.
+    near = score >= best - cost
+    count = sliced.sum(axis=1)
+    fewest = int(count[near].min())
+    kept = np.where(near & (count == fewest), score, -np.inf)
+    why = "none fits beside the others" if not clean.any() else "sparing them cost too much of the subject"
+    return kept, f"; {fewest} of {len(spare)} smaller faces cut ({why})"
 
 
 def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, avoid: bool) -> str | None:
@@ -229,12 +269,14 @@ def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray
 
 def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                 focus: tuple[float, float] | None = None, faces: Sequence[Face] = (),
-                avoid_faces: bool = False, params: SearchParams = DEFAULT_SEARCH) -> Placement:
+                avoid_faces: bool = False, spare_faces: Sequence[Face] = (),
+                params: SearchParams = DEFAULT_SEARCH) -> Placement:
     """Place a cover ``window`` (width, height in source pixels) inside ``region``.
 
     ``focus`` is a point in source pixels; ``faces`` (source pixels) are the faces the hard
-    rule protects (or keeps out with ``avoid_faces``). Without an importance map the window
-    goes to the focus point or the centre.
+    rule protects, with ``params.headroom`` face heights above each (or keeps out with
+    ``avoid_faces``); ``spare_faces`` the faces the window should not slice when that is
+    cheap. Without an importance map the window goes to the focus point or the centre.
     """
     if analysis.importance is None:
         centre = focus if focus is not None else region.centre
@@ -247,11 +289,27 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                       float(np.clip((focus[1] - region.y0) / region.height, 0, 1)))
     grid_faces = [((f.x0 - ox) * sx, (f.y0 - oy) * sy, (f.x1 - ox) * sx, (f.y1 - oy) * sy, f.score)
                   for f in faces]
+    if not avoid_faces:
+        grid_faces = with_headroom(grid_faces, window[1] * sy, params.headroom)
+    grid_spare = [((f.x0 - ox) * sx, (f.y0 - oy) * sy, (f.x1 - ox) * sx, (f.y1 - oy) * sy, f.score)
+                  for f in spare_faces]
     choice = choose_window(analysis.importance, (window[0] * sx, window[1] * sy), focus=grid_focus,
-                           faces=grid_faces, avoid_faces=avoid_faces, params=params)
+                           faces=grid_faces, avoid_faces=avoid_faces, spare_faces=grid_spare, params=params)
     left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
     top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
     return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason)
+
+
+def with_headroom(boxes: Sequence[tuple[float, float, float, float, float]], window_height: float,
+                  headroom: float) -> list[tuple[float, float, float, float, float]]:
+    """Face boxes (x0, y0, x1, y1, score; grid pixels) grown upwards by ``headroom`` face
+    heights, as far as a window ``window_height`` tall can still hold the grown box (never
+    less than the face itself), and not above row 0."""
+    grown = []
+    for x0, y0, x1, y1, score in boxes:
+        top = max(y0 - headroom * (y1 - y0), y1 - window_height, 0.0)
+        grown.append((x0, min(top, y0), x1, y1, score))
+    return grown
 
 
 def brute_force_choose(importance: np.ndarray, window: tuple[float, float], *,

@@ -22,13 +22,14 @@ then ``train``):
     layout, ``DIR/fixation_val/{stimuli,fixation_maps}``, so the framing gain on them is one
     ``quality.py --data DIR`` run.
 ``train``
-    The student (``training/subject_student_net.py``'s network, the subject student's shape) on
-    the ``train`` photos: horizontal flips, random crops (half the time, 65-100 % of the area),
+    The student (``training/subject_student_net.py``'s network, the subject student's shape,
+    started from the shipped subject student's weights with its first two stages frozen) on the
+    ``train`` photos: horizontal flips, random crops (half the time, 65-100 % of the area),
     brightness/contrast/saturation jitter and 10 % greyscale from one seeded generator; input
     :data:`INPUT_SIDE` px on the longer side (multiples of 16), target at 1/4; loss KL divergence
     + (1 - linear correlation), the two usual saliency losses, between the maps normalised to
     sum 1; AdamW with a one-cycle schedule. Deterministic: seeded torch and NumPy,
-    ``torch.use_deterministic_algorithms``, one thread. Then the ``val`` photos: CC and KL of
+    ``torch.use_deterministic_algorithms``, a fixed number of threads (``--threads``, 2). Then the ``val`` photos: CC and KL of
     the student, and of a centre Gaussian for reference. Writes the ONNX (input ``rgb`` N x 3 x
     H x W in 0..1, H and W symbolic; output ``fixation`` at 1/4) and a JSON record beside it.
 ``check``
@@ -273,7 +274,8 @@ def run_train(args) -> Path:
     from subject_student_net import SubjectStudent
 
     torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # one thread: the float sums happen in one order on every run
+    # A fixed thread count: the float sums happen in the same order on every run with it.
+    torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     cv2.setNumThreads(1)
     rows = read_list()
@@ -314,13 +316,19 @@ def run_train(args) -> Path:
         loaded = init_from_subject_student(model, REPO / "models" / "subject_student.onnx",
                                            torch.from_numpy(calibration))
         print(f"train: started from the subject student ({loaded} tensors)", flush=True)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    frozen = [getattr(model, name) for name in args.freeze.split(",") if name]
+    for module in frozen:  # the subject student's first layers, kept as they are (and cheap: no backward)
+        module.requires_grad_(False)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                                  weight_decay=1e-4)
     steps = args.epochs * (len(images) // args.batch + 20)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     sizes = [subject_recipe.input_dims(*image.shape[:2], args.side) for image in images]
     started, step, history = time.time(), 0, []
     for epoch in range(args.epochs):
         model.train()
+        for module in frozen:
+            module.eval()  # their batch norms keep the subject student's statistics
         by_size: dict[tuple[int, int], list[int]] = {}
         for index in rng.permutation(len(images)):  # one input size per batch
             by_size.setdefault(sizes[index], []).append(int(index))
@@ -425,12 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         stage.add_argument("--side", type=int, default=INPUT_SIDE, help="student input, long side px")
         stage.add_argument("--arch", choices=["ds", "conv"], default="ds")
         stage.add_argument("--widths", default="32,64,96,128")
-        stage.add_argument("--epochs", type=int, default=24)
+        stage.add_argument("--epochs", type=int, default=8)
+        stage.add_argument("--threads", type=int, default=2, help="torch threads (part of the recipe)")
         stage.add_argument("--batch", type=int, default=32)
         stage.add_argument("--lr", type=float, default=3e-3)
         stage.add_argument("--seed", type=int, default=0)
         stage.add_argument("--init", choices=["subject", "none"], default="subject",
                            help="start from the shipped subject student's weights, or from random ones")
+        stage.add_argument("--freeze", default="e1,e2",
+                           help="layers kept as the subject student's (comma-separated; '' for none)")
     check = sub.add_parser("check")
     check.add_argument("model", type=Path)
     check.add_argument("--against", type=Path, default=REPO / "models" / "fixation_student.onnx")
