@@ -29,7 +29,7 @@ then ``train``):
     :data:`INPUT_SIDE` px on the longer side (multiples of 16), target at 1/4; loss KL divergence
     + (1 - linear correlation), the two usual saliency losses, between the maps normalised to
     sum 1; AdamW with a one-cycle schedule. Deterministic: seeded torch and NumPy,
-    ``torch.use_deterministic_algorithms``, a fixed number of threads (``--threads``, 2). Then the ``val`` photos: CC and KL of
+    ``torch.use_deterministic_algorithms``, a fixed number of threads (``--threads``, 1). Then the ``val`` photos: CC and KL of
     the student, and of a centre Gaussian for reference. Writes the ONNX (input ``rgb`` N x 3 x
     H x W in 0..1, H and W symbolic; output ``fixation`` at 1/4) and a JSON record beside it.
 ``check``
@@ -433,9 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         stage.add_argument("--side", type=int, default=INPUT_SIDE, help="student input, long side px")
         stage.add_argument("--arch", choices=["ds", "conv"], default="ds")
         stage.add_argument("--widths", default="32,64,96,128")
-        stage.add_argument("--epochs", type=int, default=8)
-        stage.add_argument("--threads", type=int, default=2, help="torch threads (part of the recipe)")
-        stage.add_argument("--batch", type=int, default=32)
+        stage.add_argument("--epochs", type=int, default=6)
+        stage.add_argument("--threads", type=int, default=1, help="torch threads (part of the recipe)")
+        stage.add_argument("--batch", type=int, default=16)
         stage.add_argument("--lr", type=float, default=3e-3)
         stage.add_argument("--seed", type=int, default=0)
         stage.add_argument("--init", choices=["subject", "none"], default="subject",
