@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -62,6 +63,60 @@ def pick_source(data: Path | None) -> tuple[np.ndarray, str]:
     from smartframe.scenes import landscape_with_subject
 
     return landscape_with_subject(3000, 2000, subject_x=0.3)[0], "synthetic scene (smartframe.scenes)"
+
+
+@dataclass(frozen=True)
+class MatrixSource:
+    """One source photo of the speed matrix: a real photo cut to an aspect ratio.
+
+    ``path`` is relative to ``--data``; the photo is cropped to ``aspect`` (width / height)
+    around ``centre`` (fractions of its width and height, clamped so the crop stays inside),
+    then scaled by :func:`make_jpeg`. ``faces``: whether the crop shows a human face.
+    """
+
+    orientation: str
+    aspect: float
+    path: str
+    centre: tuple[float, float]
+    faces: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.orientation}, {'a face' if self.faces else 'no face'}"
+
+
+#: Every source orientation with a face and without one (see ``benchmarks/speed.py``).
+MATRIX_SOURCES = (
+    MatrixSource("landscape 3:2", 3 / 2, "faces_photos/deepface/unit/dataset/img49.jpg", (0.5, 0.5), True),
+    MatrixSource("landscape 3:2", 3 / 2, "photos_u2net_testdata/test_images/bike.jpg", (0.5, 0.5), False),
+    MatrixSource("portrait 2:3", 2 / 3, "faces_photos/deepface/unit/dataset/img40.jpg", (0.5, 0.5), True),
+    MatrixSource("portrait 2:3", 2 / 3, "photos_misc_nofaces/dlib_test/giraffe.jpg", (0.5, 0.5), False),
+    MatrixSource("portrait 3:4", 3 / 4, "faces_photos/deepface/unit/dataset/img3.jpg", (0.5, 0.5), True),
+    MatrixSource("portrait 3:4", 3 / 4, "photos_misc_nofaces/dlib_test/eagle.jpg", (0.55, 0.5), False),
+    MatrixSource("square", 1.0, "faces_photos/deepface/unit/dataset/img33.jpg", (0.5, 0.5), True),
+    MatrixSource("square", 1.0, "photos_u2net_testdata/test_images/0003.jpg", (0.5, 0.5), False),
+    MatrixSource("panorama 3:1", 3.0, "faces_photos/face_recognition/examples/knn_examples/test/obama_and_biden.jpg",
+                 (0.5, 0.3), True),
+    MatrixSource("panorama 3:1", 3.0, "photos_u2net_testdata/test_images/bike.jpg", (0.5, 0.55), False),
+)
+
+
+def crop_to_aspect(pixels: np.ndarray, aspect: float, centre: tuple[float, float]) -> np.ndarray:
+    """The largest crop of ``pixels`` with width / height = ``aspect`` around ``centre``
+    (fractions of the width and height), kept inside the image."""
+    height, width = pixels.shape[:2]
+    crop_w, crop_h = (width, round(width / aspect)) if width / height <= aspect else (round(height * aspect), height)
+    x0 = min(max(0, round(centre[0] * width - crop_w / 2)), width - crop_w)
+    y0 = min(max(0, round(centre[1] * height - crop_h / 2)), height - crop_h)
+    return np.ascontiguousarray(pixels[y0:y0 + crop_h, x0:x0 + crop_w])
+
+
+def make_matrix_jpeg(data: Path, source: MatrixSource, megapixels: float, cache: Path) -> Path:
+    """The cached test JPEG of ``source`` at about ``megapixels`` MP (see :func:`make_jpeg`)."""
+    with Image.open(data / source.path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    cropped = crop_to_aspect(pixels, source.aspect, source.centre)
+    return make_jpeg(cropped, f"{source.path}|{source.aspect:.4f}|{source.centre}", megapixels, cache)
 
 
 def make_jpeg(source: np.ndarray, label: str, megapixels: float, cache: Path, *, seed: int = 0,

@@ -102,3 +102,14 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def load_note(load_start: float, load_end: float, cpus: int | None = None) -> str:
+    """A sentence on how busy the machine was during the run (load averages at its start and
+    end), warning when other work competed for the CPUs: times are then inflated and noisy."""
+    cpus = cpus or os.cpu_count() or 1
+    note = f"Load average {load_start:.2f} at the start, {load_end:.2f} at the end ({cpus} CPUs)."
+    if max(load_start, load_end) > cpus:
+        note += (" The machine was shared with other work during this run, so these times are"
+                 " inflated and noisy; compare them with each other, not with another run.")
+    return note

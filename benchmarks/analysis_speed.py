@@ -102,6 +102,27 @@ def measure(path: Path, label: str, repeat: int, maps_name: str) -> dict:
             "max_ms": ordered[-1]}
 
 
+def write_results(results: list[dict], label: str, repeat: int, load_start: float, load_end: float,
+                  argv) -> None:
+    """The table, into this benchmark's section of benchmarks/RESULTS.md."""
+    from _results import load_note, markdown_table, write_section
+
+    by_case: dict[str, dict] = {}
+    for r in results:
+        by_case.setdefault(r["case"], {"decoded": r["working"], "source": r["source"]})[r["maps"]] = r
+    rows = [[f"{case} ({row['source']})", row["decoded"],
+             f"{row['classic']['median_ms']:.2f} ({row['classic']['p95_ms']:.2f})",
+             f"{row['smart']['median_ms']:.2f} ({row['smart']['p95_ms']:.2f})"]
+            for case, row in by_case.items()]
+    body = "\n\n".join([
+        f"The analysis alone (importance map and the cover-window searches for {', '.join(TARGETS)}; "
+        f"faces excluded), on test images made from {label}; median of {repeat} runs per input, "
+        f"p95 in brackets. " + load_note(load_start, load_end),
+        markdown_table(["input", "decoded as", "classic, median ms (p95)", "smart, median ms (p95)"], rows),
+    ])
+    write_section("analysis_speed", body, argv=argv, title="Analysis time (analysis_speed.py)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="evaluation photos (default ../shared/data)")
@@ -110,6 +131,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=31, help="timed runs per file")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
+    argv = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
 
     import _images
     from PIL import Image
@@ -127,7 +149,8 @@ def main(argv=None) -> int:
         os.replace(png12.with_suffix(".tmp.png"), png12)
     files["12 MP PNG"] = png12
     print(f"source: {label}; targets: {', '.join(TARGETS)} (one analysis, three searches)")
-    print(f"cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.2f}; repeat: {args.repeat}\n")
+    load_start = os.getloadavg()[0]
+    print(f"cpus: {os.cpu_count()}; load average at start: {load_start:.2f}; repeat: {args.repeat}\n")
     results = []
     try:
         for name, path in files.items():
@@ -140,7 +163,9 @@ def main(argv=None) -> int:
     for r in results:
         print(f"{r['case']:14s}{r['maps']:>9s}{r['source']:>12s}{r['working']:>12s}{r['median_ms']:11.2f}"
               f"{r['p95_ms']:9.2f}{r['max_ms']:9.2f}")
-    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+    load_end = os.getloadavg()[0]
+    print(f"\nload average at end: {load_end:.2f}")
+    write_results(results, label, args.repeat, load_start, load_end, argv)
     worst = max(results, key=lambda r: r["median_ms"])
     ok = worst["median_ms"] < BAR_MS
     print(f"{'PASS' if ok else 'FAIL'} analysis (map + 3 searches, no faces) < {BAR_MS:g} ms at every size: "

@@ -87,8 +87,9 @@ def main(argv=None) -> int:
               for i in range(args.images)]
     workers = args.workers or len(os.sched_getaffinity(0))
     options = {"strategy": args.strategy} if args.strategy else {"faces": "flag"}
+    load_start = os.getloadavg()[0]
     print(f"{args.images} x {args.megapixels:g} MP JPEGs from {label} -> {SIZE}, options {options}; "
-          f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
+          f"cpus {os.cpu_count()}; load average {load_start:.2f}")
     times: dict[int, list[float]] = {1: [], workers: []}
     with tempfile.TemporaryDirectory(prefix="smartframe-speedup-") as scratch:
         reference = None
@@ -114,6 +115,18 @@ def main(argv=None) -> int:
           f"{many:.2f} s ({args.images / many:.1f} images/s); load average {os.getloadavg()[0]:.2f}")
     status = "PASS" if speedup >= TARGET else "FAIL"
     print(f"{status}  speed-up with {workers} workers: {speedup:.2f}x (target >= {TARGET}x)")
+    from _results import load_note, markdown_table, write_section
+
+    write_section("batch_speedup", "\n\n".join([
+        f"`smartframe.frame_many` over {args.images} distinct {args.megapixels:g} MP JPEGs made from "
+        f"{label}, to {SIZE} with options {options}; whole runs (worker start-up included), "
+        f"alternating, {args.runs} of each; every output checked (exact size, decodes, byte-identical "
+        f"between the runs). " + load_note(load_start, os.getloadavg()[0]),
+        markdown_table(["1 worker (median)", f"{workers} workers (median)", "speed-up"],
+                       [[f"{one:.2f} s ({args.images / one:.1f} images/s)",
+                         f"{many:.2f} s ({args.images / many:.1f} images/s)", f"{speedup:.2f}x"]]),
+    ]), argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)],
+        title="Batch speed-up (batch_speedup.py)")
     return 0 if status == "PASS" else 1
 
 

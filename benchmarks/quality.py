@@ -526,10 +526,20 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "summaries": summaries}))
-    if not (args.no_results or args.limit or args.folders):
-        from _results import write_section
+    if not (args.no_results or args.limit or args.folders):  # a partial run does not replace the tables
+        import os
 
-        write_section(args.results_section, text, argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+        from _results import write_section  # the tables (not the verdicts) go to benchmarks/RESULTS.md
+
+        load, cpus = os.getloadavg(), os.cpu_count() or 1
+        busy = (f"Load average at the end {load[0]:.2f} (1 min), {load[2]:.2f} (15 min), {cpus} CPUs."
+                + (" The machine was shared with other work: the ms are inflated and noisy (the scores"
+                   " and gains do not depend on it)." if max(load) > cpus else ""))
+        write_section(args.results_section,
+                      "\n".join([busy, ""] + [part for part in output if not part.startswith("Targets for")]),
+                      argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)],
+                      title="Framing quality (quality.py)" if args.results_section == "quality"
+                      else f"Framing quality (quality.py), {args.results_section}")
     return 1 if failed else 0
 
 

@@ -71,6 +71,7 @@ def run(port, n, method, path, body=None):
     return times
 
 body = os.urandom(256 * 1024)
+load_start = os.getloadavg()[0]
 servers = {name: start(name) for name in APPS}
 results = {name: {"ping": [], "echo": []} for name in APPS}
 try:
@@ -84,7 +85,26 @@ finally:
     for proc, _ in servers.values(): proc.terminate(); proc.wait()
 load = os.getloadavg()
 print(f"load average {load[0]:.2f} at the end, {os.cpu_count()} CPUs")
+rows = []
 for name, r in results.items():
     for kind, t in r.items():
         t = sorted(t)
-        print(f"{name:10s} {kind:5s} n={len(t)} median {statistics.median(t)*1e6:7.0f} us  p95 {t[int(len(t)*0.95)]*1e6:7.0f} us")
+        median, p95 = statistics.median(t) * 1e6, t[int(len(t) * 0.95)] * 1e6
+        print(f"{name:10s} {kind:5s} n={len(t)} median {median:7.0f} us  p95 {p95:7.0f} us")
+        rows.append([name, {"ping": "GET /ping (small JSON answer)", "echo": "POST /echo (256 KB body, 2 parameters)"}[kind],
+                     len(t), f"{median:.0f}", f"{p95:.0f}"])
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _results import load_note, markdown_table, write_section  # noqa: E402
+
+versions = []
+for module in ("starlette", "fastapi", "uvicorn"):
+    try:
+        versions.append(f"{module} {__import__(module).__version__}")
+    except (ImportError, AttributeError):
+        versions.append(f"{module} (version unknown)")
+write_section("serve_framework", "\n\n".join([
+    f"Per-request time on loopback, one keep-alive client, the apps taking turns over 5 rounds "
+    f"({', '.join(versions)}; every answer checked). " + load_note(load_start, load[0]),
+    markdown_table(["framework", "request", "requests", "median us", "p95 us"], rows),
+]), argv=sys.argv, title="Server framework overhead (serve_framework.py)")

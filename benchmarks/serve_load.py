@@ -26,7 +26,7 @@ must be an overload with Retry-After. Any other answer is WRONG (exit code 2).
 Targets: no 5xx other than overload 503s; frame of the 12 MP JPEG over HTTP (one client) within
 1.15x of the same library call in-process; 4 clients on 2 workers at least 1.7x the photo
 requests/s of one client (check and frame); peak memory within the documented bound (see the
-README: the server, forkserver and resource-tracker processes as started + workers x 1200 MiB
+docs/serve.md, "Limits and safety": the server, forkserver and resource-tracker processes as started + workers x 1200 MiB
 + (workers + queue) x upload limit). The in-process
 comparison alternates blocks of in-process calls (a separate process, OpenCV held to the
 worker's thread count) with blocks of HTTP calls, ``--rounds`` times, so that the machine's
@@ -61,7 +61,7 @@ MIX = [("photo", 0.80), ("truncated", 0.05), ("bomb", 0.05), ("text", 0.05), ("o
 EXPECTED_ERRORS = {"truncated": (422, "CorruptImageError"), "bomb": (413, "ImageTooLargeError"),
                    "text": (415, "NotAnImageError"), "oversized": (413, "UploadTooLarge")}
 OVERSIZED_DECLARED = 40 * 2**20
-WORKER_BOUND_MIB = 1200  # README, "Memory": framing any input with the default limits
+WORKER_BOUND_MIB = 1200  # docs/errors.md, "Memory": framing any input with the default limits
 DEFAULT_UPLOAD = 32 * 2**20
 DEFAULT_QUEUE = 16
 
@@ -290,6 +290,35 @@ def compare_in_process(port: int, photo_path: Path, rounds: int, block: int, thr
 
 # --- main ---------------------------------------------------------------------------------------------
 
+def write_results(results, args, label, photo_path, photo_size, photo_bytes, local, remote, local_default,
+                  threads, base_kib, peak_hwm, peak_rss_kib, bound, load_start, load_end) -> None:
+    """The run's figures, into this benchmark's section of benchmarks/RESULTS.md."""
+    from _results import load_note, markdown_table, write_section
+
+    rows = [[r["endpoint"], r["clients"], f"{r['photo_per_s']:.2f}", f"{r['all_per_s']:.2f}",
+             f"{r['p50_ms']:.0f}", f"{r['p95_ms']:.0f}",
+             ", ".join(f"{k}: {v}" for k, v in sorted(r["counts"].items())), r["cpu_share"]]
+            for r in results]
+    body = "\n\n".join([
+        f"`smartframe serve --workers {args.workers}` (every other setting at its default) on loopback; "
+        f"each phase {args.duration:g} s of clients keeping one connection each and sending a "
+        f"{photo_size[0]}x{photo_size[1]} JPEG ({photo_bytes} bytes, made from {label}; 80% of requests) or "
+        f"a bad input (truncated, a pixel bomb, not an image, over the upload limit; 5% each). Every "
+        f"answer checked. " + load_note(load_start, load_end),
+        markdown_table(["endpoint", "clients", "photo req/s", "all req/s", "p50 ms", "p95 ms", "statuses",
+                        "CPUs used"], rows),
+        markdown_table(["", "ms"], [
+            [f"frame {SIZE} in-process (OpenCV threads {threads}, as in a worker)", f"{local * 1000:.1f}"],
+            [f"frame {SIZE} over HTTP, one client", f"{remote * 1000:.1f}"],
+            [f"frame {SIZE} in-process with {os.cpu_count()} OpenCV threads", f"{local_default * 1000:.1f}"],
+        ]),
+        f"Memory of the server and its workers: {base_kib / 1024:.0f} MiB after start (sum of VmHWM), "
+        f"peak sum of VmHWM {peak_hwm:.0f} MiB, peak sampled sum of VmRSS {peak_rss_kib / 1024:.0f} MiB; "
+        f"the documented bound for this configuration is {bound:.0f} MiB.",
+    ])
+    write_section("serve_load", body, argv=sys.argv, title="Server under load (serve_load.py)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data())
@@ -316,6 +345,7 @@ def main() -> int:
               "text": b"this is not an image, just a few words " * 40}
     print(f"photo: {photo_path.name} ({photo_size[0]}x{photo_size[1]}, {len(photo)} bytes) from {label}")
     load = os.getloadavg()
+    load_start = load[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
 
     verify = make_verifier(photo_size)
@@ -367,7 +397,7 @@ def main() -> int:
     if fivexx:
         failures.append(f"5xx answers other than overload: {fivexx}")
     peak_hwm = sum(watch.hwm_kib.values()) / 1024
-    # The README's bound: the server process, the forkserver and resource tracker as started,
+    # The documented bound (docs/serve.md): the server process, the forkserver and resource tracker as started,
     # each worker at the library's bound, and every admitted request's body.
     bound = (helpers_kib / 1024 + args.workers * WORKER_BOUND_MIB
              + (args.workers + DEFAULT_QUEUE) * DEFAULT_UPLOAD / 2**20)
@@ -378,6 +408,8 @@ def main() -> int:
         failures.append(f"peak memory {peak_hwm:.0f} MiB above the bound {bound:.0f} MiB")
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
+    write_results(results, args, label, photo_path, photo_size, len(photo), local, remote, local_default,
+                  threads, base_kib, peak_hwm, watch.peak_sum_kib, bound, load_start, load[0])
     if args.json:
         args.json.write_text(json.dumps({"phases": results, "in_process_ms": local * 1000,
                                          "http_ms": remote * 1000, "peak_hwm_mib": peak_hwm,

@@ -57,11 +57,13 @@ class CheckReport:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
+        """JSON-ready data, the verdict first: ``ok``, ``violations``, ``faces``, then the facts
+        (``smartframe check --json`` and ``/v1/check`` print it in this order)."""
         return {
             "ok": self.ok,
-            "target": self.target.name,
             "violations": [v.to_dict() for v in self.violations],
             "faces": [f.to_dict() for f in self.faces],
+            "target": self.target.name,
             "upscale": round(self.upscale, 4),
             "size": list(self.source.stored_size),
             "format": self.source.format,
@@ -142,9 +144,14 @@ def _header_rules(info: SourceInfo, target: Target) -> list[Violation]:
         found.append(Violation("format", f"format is {fmt}; accepted: {', '.join(target.formats)}"))
     if target.max_bytes is not None and info.file_bytes is not None and info.file_bytes > target.max_bytes:
         found.append(Violation("bytes", f"file is {info.file_bytes} bytes; the limit is {target.max_bytes}"))
-    if info.mode != "RGB" or info.has_alpha:
-        what = "has transparency" if info.has_alpha else f"colour mode is {info.mode}"
-        found.append(Violation("mode", f"{what}; 8-bit RGB without alpha is required"))
+    # The rule is about the channel, not its values: a consumer that asks for RGB may refuse
+    # a four-channel file even when every pixel is opaque, so a fully opaque alpha channel
+    # breaks it too (flattening removes it).
+    if info.has_alpha:
+        found.append(Violation("mode", "has an alpha channel (transparent or not); 8-bit RGB "
+                               "without an alpha channel is required"))
+    elif info.mode != "RGB":
+        found.append(Violation("mode", f"colour mode is {info.mode}; 8-bit RGB without alpha is required"))
     if info.orientation != 1:
         found.append(Violation("orientation", f"EXIF orientation {info.orientation} is still pending: "
                                "the consumer may see the image rotated or mirrored"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -17,24 +16,18 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .analysis.faces import DEFAULT_MIN_SCORE
 from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
-from .encode import check_encode_settings, choose_format, format_from_path, normalise_format, write_atomic
-from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, OptionError, OutputError, SmartframeError
+from .encode import format_from_path, normalise_format
+from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError, install_hint
 from .native import captured_stderr
-from .options import (
-    AlphaPolicy,
-    FacePolicy,
-    Fit,
-    FrameOptions,
-    Limits,
-    PadPosition,
-    Strategy,
-)
-from .pipeline import FrameResult, frame_sizes
+from .option_table import (CHECK_OPTIONS, ENCODE_OPTIONS, EXPLAIN_OPTIONS, FRAME_OPTIONS, LIMIT_OPTIONS, SIZE,
+                           Option, encode_settings, frame_options, limits, read_sizes)
+from .options import AlphaPolicy, FrameOptions
+from .outputs import check_formats, check_writable, folder_names, parse_out, refuse_clashes, write
+from .pipeline import frame_sizes
 from .serve.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_QUEUE, DEFAULT_TIME_LIMIT
-from .targets import Preset, parse_target, presets
+from .targets import presets
 
 __all__ = ["main"]
 
@@ -136,34 +129,41 @@ def _debug_option(function):
                         callback=remember, help="Print the traceback of an error.")(function)
 
 
-def _choices(enum_cls) -> str:
-    """The metavar listing an option's values, read from its enum. The value itself is passed
-    to the library as typed, which validates it with the API's own message and hints
-    ("smartframe spells it 'centre'")."""
-    return "|".join(m.value for m in enum_cls)
+class _Parsed(click.ParamType):
+    """A value read by its row of the option table (:meth:`Option.parse`), as the HTTP API
+    reads it: a bad number is the same OptionError on both."""
 
-
-class _AsciiNumber(click.ParamType):
-    """A whole or decimal number written with ASCII digits (click's int/float, like Python's,
-    would also read full-width and Arabic-Indic digits). Ranges are the library's to check."""
-
-    def __init__(self, kind: type) -> None:
-        self.kind = kind
-        self.name = "integer" if kind is int else "number"
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        self.name = option.kind
 
     def convert(self, value, param, ctx):
-        if isinstance(value, self.kind) and not isinstance(value, bool):
-            return value
-        text = str(value).strip()
-        pattern = r"[+-]?[0-9]+" if self.kind is int else r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-        if not re.fullmatch(pattern, text):
-            what = "a whole number" if self.kind is int else "a number"
-            self.fail(f"{value!r} is not {what} (ASCII digits 0-9)", param, ctx)
-        return self.kind(text)
+        return self.option.parse(value)
 
 
-_INT = _AsciiNumber(int)
-_FLOAT = _AsciiNumber(float)
+def _option(option: Option, *names: str, **overrides):
+    """The click option of a row of the option table: ``--pad-position`` for ``pad_position``;
+    a boolean is a ``--faces/--no-faces`` switch; ``--size`` is read by :class:`_Sizes`."""
+    if option is SIZE:
+        overrides = {"type": _Sizes(), **overrides}
+    if option.kind == "boolean":
+        settings = {"default": option.default, "show_default": True, "help": option.help, **overrides}
+        return click.option(f"{option.flag}/--no-{option.flag[2:]}", option.name, **settings)
+    settings = {"metavar": option.metavar, "type": _Parsed(option), "help": option.help}
+    if option.default is not None:  # (click >= 8.3 takes an explicit None as a value given)
+        settings.update(default=option.default, show_default=True)
+    settings.update(overrides)
+    return click.option(option.flag, *names, option.name, **settings)
+
+
+def _options(*rows: Option, **overrides_by_name):
+    """A decorator adding the click options of ``rows``, in order."""
+    def decorate(function):
+        for row in reversed(rows):
+            function = _option(row, **overrides_by_name.get(row.name, {}))(function)
+        return function
+
+    return decorate
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -179,108 +179,47 @@ def main() -> None:
 
 
 def _frame_options(function):
-    """The options shared by ``frame`` and ``batch`` (they build a FrameOptions)."""
-    decorators = [
-        click.option("--fit", metavar=_choices(Fit), default="cover", show_default=True,
-                     help="cover: crop to fill; pad: letterbox; stretch: distort to fill."),
-        click.option("--strategy", metavar=_choices(Strategy), default=None,
-                     help="Where a cover window goes [default: smart, or focus with --focus]."),
-        click.option("--focus", metavar="X,Y", default=None,
-                     help="Focus point as fractions of the image, e.g. 0.3,0.4."),
-        click.option("--background", metavar="COLOUR|blur", default="black", show_default=True,
-                     help="Pad background: a colour (name, #rrggbb, r,g,b) or 'blur'."),
-        click.option("--pad-position", metavar=_choices(PadPosition), default="centre", show_default=True),
-        click.option("--crop-bounds", metavar="L,T,R,B", default=None,
-                     help="Frame only this region: fractions left,top,right,bottom."),
-        click.option("--faces", "face_policy", metavar=_choices(FacePolicy), default="auto", show_default=True,
-                     help="What to do about identifiable faces; auto rejects them for a target "
-                          "that refuses faces and keeps them elsewhere."),
-        click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
-                     help="Smallest identifiable face, in output pixels."),
-        click.option("--min-face-score", type=_FLOAT, default=DEFAULT_MIN_SCORE, show_default=True,
-                     help="Smallest detection score of an identifiable face, 0..1."),
-        click.option("--alpha", metavar=_choices(AlphaPolicy), default="flatten", show_default=True,
-                     help="Flatten transparency, or keep it (PNG/WebP output)."),
-        click.option("--alpha-background", metavar="COLOUR", default="white", show_default=True),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return _limit_options(function)
-
-
-def _limit_options(function):
-    """The input limits (see smartframe.Limits), shared by every command that reads images."""
-    decorators = [
-        click.option("--max-pixels", type=_INT, default=Limits().max_pixels, show_default=True,
-                     help="Refuse inputs that declare more pixels."),
-        click.option("--max-file-bytes", type=_INT, default=Limits().max_file_bytes, show_default=True,
-                     help="Refuse larger input files."),
-        click.option("--max-decode-bytes", type=_INT, default=Limits().max_decode_bytes, show_default=True,
-                     help="Refuse inputs whose decoding would need more memory (estimated from the header)."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+    """The options shared by ``frame``, ``batch`` and ``explain`` (they build a FrameOptions),
+    and the input limits."""
+    return _options(*FRAME_OPTIONS, *LIMIT_OPTIONS)(function)
 
 
 def _encode_options(format_help: str):
-    """The output options shared by ``frame`` and ``batch``; :func:`_encode_settings` turns
-    their values into the library's keyword arguments."""
+    """The output options shared by ``frame`` and ``batch`` (``--keep-metadata`` is the old
+    spelling of ``--metadata keep``)."""
     def decorate(function):
-        decorators = [
-            click.option("--format", "out_format", default=None, help=format_help),
-            click.option("--quality", type=_INT, default=None, help="JPEG/WebP quality, 1-100 [default: 90]."),
-            click.option("--max-bytes", type=_INT, default=None, help="Byte limit [default: the target's]."),
-            click.option("--keep-metadata", is_flag=True, help="Write the source's EXIF (stripped by default)."),
-        ]
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
+        function = click.option("--keep-metadata", is_flag=True, hidden=True)(function)
+        return _options(*ENCODE_OPTIONS, format={"help": format_help})(function)
 
     return decorate
 
 
-def _encode_settings(quality: int | None, max_bytes: int | None, keep_metadata: bool) -> dict:
-    """Keyword arguments for ``FrameResult.save`` / ``frame_many``: no ``max_bytes`` unless
-    given, so the target's limit applies. Checked here, before any work."""
-    check_encode_settings(quality=quality, max_bytes=max_bytes)
-    settings = {"quality": quality, "metadata": "keep" if keep_metadata else "strip"}
-    if max_bytes is not None:
-        settings["max_bytes"] = max_bytes
-    return settings
-
-
-def _build_limits(values: dict) -> Limits:
-    return Limits(max_pixels=values["max_pixels"], max_file_bytes=values["max_file_bytes"],
-                  max_decode_bytes=values["max_decode_bytes"])
-
-
 def _build_options(values: dict) -> FrameOptions:
-    limits = _build_limits(values)
-    return FrameOptions(
-        fit=values["fit"], strategy=values["strategy"], focus=values["focus"],
-        background=values["background"], pad_position=values["pad_position"],
-        crop_bounds=values["crop_bounds"], faces=values["face_policy"],
-        min_face_px=values["min_face_px"], min_face_score=values["min_face_score"],
-        alpha=values["alpha"], alpha_background=values["alpha_background"],
-        limits=limits,
-    )
+    """The FrameOptions of the frame options and input limits among ``values``."""
+    return frame_options(values, limits(values))
 
 
-def _sizes(text: str) -> list[str]:
-    """The comma-separated sizes of ``--size``; OptionError when none is given or one twice."""
-    sizes = [part.strip() for part in text.split(",") if part.strip()]
-    if not sizes:
-        raise OptionError("size", text, "at least one size like 1280x720 or a preset (several "
-                          "separated by commas)")
-    seen: dict[object, str] = {}
-    for size in sizes:
-        parsed = parse_target(size)
-        key = parsed.label if isinstance(parsed, Preset) else parsed.name
-        if key in seen:
-            raise OptionError("size", text, f"each size once; {seen[key]!r} and {size!r} are the same")
-        seen[key] = size
-    return sizes
+class _Sizes(click.ParamType):
+    """``--size``: comma-separated specs, read as the HTTP API reads ``size`` (none twice)."""
+
+    name = "size"
+
+    def __init__(self, one: bool = False) -> None:
+        self.one = one
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, list) else read_sizes(value, one=self.one)
+
+
+def _encode_settings(values: dict) -> dict:
+    """Keyword arguments for ``FrameResult.encode`` / ``frame_many`` of the encode options
+    (popped from ``values``; the format is --out's to decide), checked before any work."""
+    given = {o.name: values.pop(o.name) for o in ENCODE_OPTIONS}
+    if values.pop("keep_metadata"):
+        given["metadata"] = "keep"
+    settings = encode_settings(given)
+    settings.pop("format", None)
+    return settings
 
 
 def _comma_list(text: str) -> list[str]:
@@ -294,44 +233,50 @@ def _dedupe(lines):
 
 @main.command("frame")
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("--size", "-s", required=True,
-              help="WxH, a preset (sora-2), preset:WxH or preset:W:H; several separated by commas.")
+@_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True,
               help="Output file (.jpg/.png/.webp). With several sizes use {size} (1280x720) or "
-                   "{target} (sora-2_1280x720) in the name, or give a folder (ending in /); {stem} "
-                   "is the input's name. Missing folders are created.")
+                   "{target} (sora-2_1280x720) in the name, or give a folder (ending in /), where "
+                   "each output is STEM-WxH.EXT, or STEM-TARGET.EXT when two targets share a size; "
+                   "{stem} is the input's name. Missing folders are created.")
 @_frame_options
 @_encode_options("Output format when --out is a folder [default: the target's first format].")
 @click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Write the plan(s) as JSON.")
 @click.option("--overwrite-input", is_flag=True, help="Allow --out to replace INPUT.")
 @_debug_option
-def frame_command(input: Path, size: str, output: str, out_format: str | None, quality: int | None,
-                  max_bytes: int | None, keep_metadata: bool, report: Path | None,
+def frame_command(input: Path, size: list[str], output: str, report: Path | None,
                   overwrite_input: bool, **values) -> None:
     """Frame INPUT to exactly SIZE and write it to --out."""
+    sizes = size
+    requested = values["format"]
+    settings = _encode_settings(values)
     options = _build_options(values)
-    sizes = _sizes(size)
-    settings = _encode_settings(quality, max_bytes, keep_metadata)
+    quality = settings.get("quality")
     # Everything about the outputs is checked before any work, so a mistake costs nothing.
-    requested = _check_outputs(output, input, sizes, out_format, options, report, overwrite_input)
+    out = parse_out(output, format=requested, count=len(sizes))
+    check_formats(sizes, out.format, alpha=options.alpha is AlphaPolicy.KEEP)
+    check_writable(out.sample())
+    if report is not None:
+        check_writable(report)
+    clash = {"report": report, "overwrite_input": overwrite_input, "allow_hint": "--overwrite-input"}
+    refuse_clashes([output] if out.kind == "file" else [], input, **clash)
     for warning in _dedupe(options.unused()):
         _warn(input, warning)
     with _library_stderr(input):
         results = frame_sizes(input, sizes, options=options)
-    paths = [_output_path(output, input, result, requested) for result in results]
-    _check_paths(paths, input, report, overwrite_input)
+    formats = [out.format or result.default_format() for result in results]
+    paths = out.paths(input, [(result.target, fmt) for result, fmt in zip(results, formats)])
+    refuse_clashes(paths, input, **clash)
     for warning in _dedupe(w for result in results for w in result.warnings
                            if w not in options.unused()):
         _warn(input, warning)
     reports = []
-    for result, path in zip(results, paths):
-        fmt = requested or result.default_format()
+    for result, path, fmt in zip(results, paths, formats):
         if quality is not None and fmt == "png":
             _warn(input, f"--quality {quality} does nothing for PNG output ({path})")
-        _make_folder(path)
         encoded = result.encode(fmt, **settings)
-        write_atomic(path, encoded.data)
+        write(path, encoded.data)
         entry = result.report()
         entry["output"] = {"path": str(path), "format": encoded.format, "bytes": len(encoded),
                            "quality": encoded.quality}
@@ -340,148 +285,46 @@ def frame_command(input: Path, size: str, output: str, out_format: str | None, q
                              f"{result.strategy or result.fit}  {len(encoded)} bytes"))
     if report is not None:
         text = json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + "\n"
-        _make_folder(report)
-        write_atomic(report, text.encode())  # OutputError (exit 73) when it cannot be written
+        write(report, text.encode())  # OutputError (exit 73) when it cannot be written
 
 
 def _box_text(box) -> str:
     return "(" + ", ".join(f"{v:.1f}" for v in box) + ")"
 
 
-def _is_pattern(output: str) -> bool:
-    return any(field in output for field in ("{size}", "{target}", "{stem}"))
-
-
-def _names_each_size(output: str) -> bool:
-    return "{size}" in output or "{target}" in output
-
-
-def _is_folder(output: str) -> bool:
-    return os.path.isdir(output) or output.endswith(("/", os.sep))
-
-
-def _check_outputs(output: str, input: Path, sizes: list[str], out_format: str | None,
-                   options: FrameOptions, report: Path | None, overwrite_input: bool) -> str | None:
-    """Check ``--out``, ``--format`` and ``--report`` against the sizes before any work.
-
-    Returns the format every output is written in, or None when it is the target's own
-    choice (a folder without ``--format``). Raises OptionError for contradictions (several
-    sizes into one name, a format the name or a preset contradicts, transparency into JPEG)
-    and OutputError for a path that cannot be written (under a file, no permission)."""
-    folder = not _is_pattern(output) and _is_folder(output)
-    if len(sizes) > 1 and not folder and not _names_each_size(output):
-        raise OptionError("out", output, "{size} or {target} in the name, or a folder: several sizes "
-                          "would all write the same file")
-    requested = None
-    if folder:
-        requested = normalise_format(out_format) if out_format else None
-    else:
-        requested = format_from_path(output)  # a clear error for an unknown extension
-        if out_format is not None and normalise_format(out_format) != requested:
-            raise OptionError("format", out_format, f"the format of --out {output} ({requested}), or "
-                              "--format left out (the extension decides)")
-    for spec in sizes:
-        choose_format(parse_target(spec), requested, alpha=options.alpha is AlphaPolicy.KEEP)
-    sample = _fill(output, input, "1x1", "x_1x1")
-    _check_writable(Path(sample) / "x" if folder else Path(sample))
-    if report is not None:
-        if os.path.isdir(report):
-            raise OutputError("cannot write the report: is a folder", source=report)
-        _check_writable(report)
-    if not folder and not _is_pattern(output):
-        _check_paths([Path(output)], input, report, overwrite_input)
-    return requested
-
-
-def _check_writable(path: Path) -> None:
-    """OutputError unless ``path`` could be written: its nearest existing folder must be a
-    folder smartframe can write in (missing folders below it are created when writing)."""
-    folder = path.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise OutputError(f"cannot write: {folder} is not a folder", source=path)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write: no permission to write in {folder}", source=path)
-    if path.is_dir():
-        raise OutputError("cannot write: is a folder", source=path)
-
-
-def _check_paths(paths: list[Path], input: Path, report: Path | None, overwrite_input: bool,
-                 allow_overwrite: bool = True) -> None:
-    """OptionError when two outputs (or the report) would be the same file, or one of them is
-    the input and ``--overwrite-input`` was not given."""
-    seen: set[str] = set()
-    for path in paths + ([report] if report is not None else []):
-        real = os.path.realpath(path)
-        if real in seen:
-            raise OptionError("out", str(path), "a different file for each size and for the report")
-        seen.add(real)
-        is_input = os.path.exists(path) and os.path.exists(input) and os.path.samefile(path, input)
-        if is_input and (path == report or not overwrite_input):
-            hint = " (--overwrite-input allows replacing it)" if allow_overwrite and path != report else ""
-            raise OptionError("report" if path == report else "out", str(path),
-                              f"a file that is not the input{hint}")
-
-
-def _make_folder(path: Path) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the folder {folder} ({error.strerror or error})", source=path) from error
-
-
-def _fill(output: str, input: Path, size: str, target: str) -> str:
-    return output.replace("{size}", size).replace("{target}", target).replace("{stem}", input.stem)
-
-
-def _output_path(output: str, input: Path, result: FrameResult, requested: str | None) -> Path:
-    size = str(result.output_size)
-    if _is_pattern(output):
-        # {target}: the resolved target with ':' as '_' (sora-2_1280x720), as batch names it
-        return Path(_fill(output, input, size, result.target.name.replace(":", "_")))
-    if _is_folder(output):
-        fmt = requested or result.default_format()
-        return Path(output) / f"{input.stem}-{size}.{'jpg' if fmt == 'jpeg' else fmt}"
-    return Path(output)
-
-
 # --- batch (issue: batch/speed/distributed) -----------------------------------------------------
 
 @main.command("batch")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--size", "-s", required=True,
-              help="WxH, a preset (sora-2), preset:WxH or preset:W:H; several separated by commas.")
+@_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True,
               help="Folder for the outputs (created if missing).")
-@click.option("--workers", "-j", type=_INT, default=None,
-              help="Local worker processes [default: one per CPU].")
+@_option(Option("workers", "integer", None, "Local worker processes [default: one per CPU]."), "-j")
 @click.option("--manifest", default=None,
               help="JSON-lines manifest; rerunning with it resumes [default: OUT/manifest.jsonl].")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
-              help='Run on this Dask scheduler instead (pip install "smartframe[dask]").')
-@click.option("--timeout", type=_FLOAT, default=60.0, show_default=True,
-              help="Seconds one input may take; then it is recorded as a timeout (exit code 6).")
+              help='Run on this Dask scheduler instead (needs the extra: pip install ".[dask]").')
+@_option(Option("timeout", "number", 60.0, "Seconds one input may take; then it is recorded as a timeout "
+                                         "(exit code 6)."))
 @_frame_options
 @_encode_options("Output format, one every size accepts [default: each target's first accepted format].")
 @_debug_option
-def batch_command(inputs: tuple[str, ...], size: str, output: str, workers: int | None,
-                  manifest: str | None, scheduler: str | None, timeout: float, out_format: str | None,
-                  quality: int | None, max_bytes: int | None, keep_metadata: bool, **values) -> None:
+def batch_command(inputs: tuple[str, ...], size: list[str], output: str, workers: int | None,
+                  manifest: str | None, scheduler: str | None, timeout: float, **values) -> None:
     """Frame every image in INPUTS (files, folders, globs) to each SIZE, into --out.
 
     One manifest line per (input, size). Running the same command again resumes: only what
     is missing is done. Exit code 0 when every item is done, 1 when any failed.
     """
+    out_format = values["format"]
+    settings = _encode_settings(values)
     options = _build_options(values)
-    sizes = _sizes(size)
-    settings = _encode_settings(quality, max_bytes, keep_metadata)
     for warning in _dedupe(options.unused()):
         _warn(output, warning)
+    quality = settings.get("quality")
     if quality is not None and out_format is not None and normalise_format(out_format) == "png":
         _warn(output, f"--quality {quality} does nothing for PNG output")
-    report = frame_many(list(inputs), sizes, output, options=options,
+    report = frame_many(list(inputs), size, output, options=options,
                         workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
                         format=out_format, progress=_progress_bar() if sys.stderr.isatty() else None,
                         **settings)
@@ -532,26 +375,17 @@ def _progress_bar():
 
 @main.command("check")
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH.")
+@_option(SIZE, "-s", required=True, help="WxH, a preset, or preset:WxH (one target).", type=_Sizes(one=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--no-faces", is_flag=True, help="Skip face detection.")
-@click.option("--min-face-px", type=_FLOAT, default=20.0, show_default=True,
-              help="Smallest identifiable face, in pixels of the target size.")
-@click.option("--min-face-score", type=_FLOAT, default=DEFAULT_MIN_SCORE, show_default=True,
-              help="Smallest detection score of an identifiable face, 0..1.")
-@_limit_options
+@_options(*CHECK_OPTIONS, *LIMIT_OPTIONS)
 @_debug_option
-def check_command(input: Path, size: str, as_json: bool, no_faces: bool, min_face_px: float,
-                  min_face_score: float, **limit_values) -> None:
+def check_command(input: Path, size: list[str], as_json: bool, **values) -> None:
     """Check INPUT against the rules of SIZE. Exit 0 when it passes, 1 when it does not."""
+    arguments = {o.name: values[o.name] for o in CHECK_OPTIONS}
     with _library_stderr(input):
-        report = run_check(input, size, faces=not no_faces, min_face_px=min_face_px,
-                           min_face_score=min_face_score, limits=_build_limits(limit_values))
+        report = run_check(input, size[0], **arguments, limits=limits(values))
     if as_json:
-        data = report.to_dict()
-        click.echo(json.dumps({"ok": data["ok"], "violations": data["violations"],
-                               "faces": data["faces"], **{k: v for k, v in data.items()
-                                                         if k not in ("ok", "violations", "faces")}}))
+        click.echo(json.dumps(report.to_dict()))
     else:
         status = "ok" if report.ok else "FAIL"
         click.echo(_one_line(f"{input}: {status} for {report.target.name}"))
@@ -572,11 +406,7 @@ def presets_command(as_json: bool) -> None:
     """List the presets: their sizes and rules."""
     table = presets()
     if as_json:
-        click.echo(json.dumps([{
-            "name": p.name, "provider": p.provider, "sizes": [str(s) for s in p.sizes],
-            "formats": list(p.formats), "max_bytes": p.max_bytes, "refuses_faces": p.refuses_faces,
-            "model": p.model, "defaults": list(p.defaults), "deprecated": p.deprecated,
-            "notes": p.notes, "sources": list(p.sources)} for p in table.values()], indent=2))
+        click.echo(json.dumps([preset.to_dict() for preset in table.values()], indent=2))
         return
     for preset in table.values():
         limit = f"{preset.max_bytes} bytes" if preset.max_bytes else "no byte limit"
@@ -589,26 +419,24 @@ def presets_command(as_json: bool) -> None:
 
 @main.command("explain")
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("--size", "-s", required=True, help="WxH, a preset, or preset:WxH; several separated by commas.")
+@_option(SIZE, "-s", required=True)
 @click.option("--out", "-o", "output", required=True, type=click.Path(path_type=Path),
               help="The overlay picture (.png, .jpg or .webp).")
-@click.option("--max-side", type=_INT, default=1280, show_default=True,
-              help="Longer side of the overlay, in pixels (64-8192).")
+@_options(*EXPLAIN_OPTIONS)
 @_frame_options
 @_debug_option
-def explain_command(input: Path, size: str, output: Path, max_side: int, **values) -> None:
+def explain_command(input: Path, size: list[str], output: Path, max_side: int, **values) -> None:
     """Draw why INPUT is framed as it is: importance map, chosen and centre windows, faces."""
     from .encode import encode
     from .explain import check_max_side, explain
 
     fmt = format_from_path(output)  # a clear error before any work
     check_max_side(max_side)
-    _check_writable(output)
-    _check_paths([output], input, None, overwrite_input=False, allow_overwrite=False)
+    check_writable(output)
+    refuse_clashes([output], input)
     with _library_stderr(input):
-        overlay, plans = explain(input, _sizes(size), max_side=max_side, options=_build_options(values))
-    _make_folder(output)
-    write_atomic(output, encode(overlay, fmt).data)
+        overlay, plans = explain(input, size, max_side=max_side, options=_build_options(values))
+    write(output, encode(overlay, fmt).data)
     for plan in plans:
         confidence = "" if plan.confidence is None else f"  confidence {plan.confidence:.2f}"
         click.echo(_one_line(f"{plan.output_size}  crop {_box_text(plan.crop_box)}  "
@@ -622,21 +450,21 @@ def explain_command(input: Path, size: str, output: Path, max_side: int, **value
 @_debug_option
 def demo_command(output: Path) -> None:
     """Make a test scene, frame it for every preset size, and check every output."""
-    from .scenes import landscape_with_subject
-
-    output.mkdir(parents=True, exist_ok=True)
-    scene, subject = landscape_with_subject(2400, 1600, subject_x=0.22, subject_y=0.5)
-    source = output / "scene.png"
     from PIL import Image
 
-    Image.fromarray(scene).save(source)
+    from .encode import encode
+    from .scenes import landscape_with_subject
+
+    scene, subject = landscape_with_subject(2400, 1600, subject_x=0.22, subject_y=0.5)
+    source = output / "scene.png"
+    write(source, encode(Image.fromarray(scene), "png").data)  # OutputError (exit 73) if it cannot
     click.echo(f"scene {scene.shape[1]}x{scene.shape[0]}, subject at {_box_text(subject)} -> {source}")
     failures = 0
     for preset in presets().values():
         results = frame_sizes(source, [f"{preset.name}:{s}" for s in preset.sizes])
-        for result in results:
-            ext = "jpg" if result.target.formats[0] == "jpeg" else result.target.formats[0]
-            path = output / f"{preset.name}-{result.output_size}.{ext}"
+        names = folder_names(preset.name, [(result.target, result.default_format()) for result in results])
+        for result, name in zip(results, names):
+            path = output / name
             encoded = result.save(path)
             report = run_check(path, result.target.name)
             failures += not report.ok
@@ -671,30 +499,31 @@ def _serve_option(name: str, env: str, **kwargs):
                    "a flag shows in the process list).")
 @click.option("--cors-origins", envvar="SMARTFRAME_CORS_ORIGINS", show_envvar=True, default="",
                help="Comma-separated origins allowed to call the API from a browser [default: none].")
-@_serve_option("--max-pixels", "MAX_PIXELS", type=int, default=Limits().max_pixels,
-               help="Refuse images that declare more pixels.")
-@_serve_option("--max-file-bytes", "MAX_FILE_BYTES", type=int, default=Limits().max_file_bytes,
-               help="Refuse larger image files.")
-@_serve_option("--max-decode-bytes", "MAX_DECODE_BYTES", type=int, default=Limits().max_decode_bytes,
-               help="Refuse images whose decoding would need more memory (from the header).")
+@_options(*LIMIT_OPTIONS, **{row.name: {"envvar": f"SMARTFRAME_{row.name.upper()}", "show_envvar": True}
+                              for row in LIMIT_OPTIONS})
 @_debug_option
 def serve_command(host: str, port: int, workers: int | None, max_upload_bytes: int, time_limit: float,
                   queue: int, token: str | None, cors_origins: str, **limit_values) -> None:
-    """Serve the API and the upload page (pip install "smartframe[serve]").
+    """Serve the API and the upload page (needs the extra: pip install ".[serve]").
 
     POST /v1/check, /v1/frame, /v1/explain; GET /v1/presets, /healthz, /readyz, /metrics,
     /openapi.json, and the page at /. Stops on SIGTERM or Ctrl-C after answering the requests
     in flight.
     """
-    try:
+    try:  # every module of the [serve] extra, before any work: run() imports uvicorn late
+        import prometheus_client  # noqa: F401
+        import python_multipart  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+
         from .serve import ServeConfig, run
         from .serve.config import default_workers
     except ImportError as error:
-        raise click.UsageError(f"smartframe serve needs its extra: pip install \"smartframe[serve]\" "
+        raise click.UsageError(f"smartframe serve needs its extra: {install_hint('serve')} "
                                f"({error})") from None
     config = ServeConfig(host=host, port=port, workers=workers or default_workers(),
                          max_upload_bytes=max_upload_bytes, time_limit=time_limit, queue=queue,
                          token=token or None, cors_origins=tuple(_comma_list(cors_origins)),
-                         limits=_build_limits(limit_values))
+                         limits=limits(limit_values))
     if not run(config):
         sys.exit(EXIT_INTERNAL)

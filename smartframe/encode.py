@@ -1,6 +1,7 @@
 """Encode: PNG, JPEG or WebP bytes, within a byte budget, with metadata stripped by default.
 
-This stage and ``load`` are the only ones that produce or consume bytes. Nothing from the
+This stage and ``load`` are the only ones that produce or consume bytes (files are written
+by :mod:`smartframe.outputs`). Nothing from the
 source's metadata (EXIF, GPS, comments, ICC profile) is written unless asked; the pixels
 are sRGB, which is what an untagged image means.
 """
@@ -9,26 +10,22 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 
 from PIL import Image
 
-from .errors import ByteBudgetError, OptionError, OutputError
+from .errors import ByteBudgetError, OptionError
 from .geometry import whole_number
-from .targets import OUTPUT_FORMATS, Preset, Target
+from .targets import OUTPUT_FORMATS, Preset, Target, refuse_kept_alpha
 
-__all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "write_atomic", "choose_format",
-           "check_format_size", "DEFAULT_QUALITY", "MIN_QUALITY", "WEBP_MAX_SIDE", "ALPHA_FORMATS"]
+__all__ = ["Encoded", "encode", "format_from_path", "normalise_format", "choose_format",
+           "check_format_size", "unused_settings", "DEFAULT_QUALITY", "MIN_QUALITY", "WEBP_MAX_SIDE",
+           "ALPHA_FORMATS"]
 
 #: Default quality for the lossy formats: visually transparent for photos.
 DEFAULT_QUALITY = 90
 #: The lowest quality the byte-budget search will go to before giving up.
 MIN_QUALITY = 30
-
-# The process's umask, read once (os.umask can only be read by setting it).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 #: libwebp's largest side, in pixels (WEBP_MAX_DIMENSION); PNG and JPEG hold every output size.
 WEBP_MAX_SIDE = 16383
@@ -91,7 +88,8 @@ def choose_format(target: Target | Preset, requested: object = None, *, alpha: b
     ``requested`` (a name, ``"jpg"``, ...) must be one the target accepts, else OptionError
     naming ``field`` and the accepted formats; None picks the target's first accepted format
     (with ``alpha``, the first that holds transparency). ``alpha`` says the image keeps its
-    transparency: JPEG cannot hold it. WebP's side limit is checked against the target's
+    transparency: JPEG cannot hold it, and a preset's target refuses it
+    (:func:`~smartframe.targets.refuse_kept_alpha`). WebP's side limit is checked against the target's
     size(s). Raises before any work when called with the parsed targets.
     """
     name = _rules_name(target)
@@ -109,6 +107,8 @@ def choose_format(target: Target | Preset, requested: object = None, *, alpha: b
                               f"{', '.join(target.formats)}, which cannot hold transparency; use alpha='flatten'")
     else:
         fmt = target.formats[0]
+    if alpha:
+        refuse_kept_alpha(target)
     for size in sizes:
         check_format_size(fmt, size, field=field)
     return fmt
@@ -134,6 +134,14 @@ def check_encode_settings(*, quality: object = None, max_bytes: object = None,
     if metadata not in ("strip", "keep"):
         raise OptionError("metadata", metadata, "'strip' (default) or 'keep'")
     return quality, max_bytes  # type: ignore[return-value]
+
+
+def unused_settings(format: str, *, quality: int | None = None) -> tuple[str, ...]:
+    """Encode settings given away from their default that do nothing for ``format``, one
+    sentence each (``quality`` is for JPEG and WebP only; a PNG is lossless)."""
+    if quality is not None and normalise_format(format) == "png":
+        return (f"quality={quality} does nothing for PNG output (PNG is lossless)",)
+    return ()
 
 
 def encode(
@@ -209,36 +217,3 @@ def _encode_png(image: Image.Image, max_bytes: int | None, exif: bytes | None) -
                 f"png is {len(data)} bytes at the strongest compression, more than "
                 f"max_bytes={max_bytes}; JPEG or WebP would fit a smaller budget")
     return Encoded(data, "png", None)
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the
-    temporary file is renamed over ``path`` (atomic on POSIX and Windows). On any failure
-    the temporary file is removed; an OS error (a missing folder, no permission, a full
-    disk) is raised as :class:`OutputError` naming ``path``.
-    """
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".",
-                                             suffix=".part")
-    except OSError as error:
-        raise OutputError(f"cannot write ({error.strerror or error})", source=target) from error
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp makes the file private (0600); give it the mode any new file would get.
-        os.chmod(temporary, 0o666 & ~_UMASK)
-        os.replace(temporary, target)
-    except BaseException as error:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass  # already renamed or never created: nothing left behind
-        if isinstance(error, OSError):
-            raise OutputError(f"cannot write ({error.strerror or error})", source=target) from error
-        raise

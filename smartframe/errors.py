@@ -52,6 +52,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "naming_the_source",
+    "install_hint",
 ]
 
 EXIT_OK = 0
@@ -99,11 +100,19 @@ class OptionError(SmartframeError, ValueError):
     exit_code = 2
     kind = "usage"
 
-    def __init__(self, field: str, value: object, allowed: str) -> None:
+    def __init__(self, field: str, value: object, allowed: str, *, message: str | None = None) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+        # ``message``: the whole sentence, where "... is not allowed: <allowed>" would read
+        # wrong (an output that would overwrite the input).
+        super().__init__(message or f"{field}={value!r} is not allowed: {allowed}")
+
+
+def install_hint(extra: str) -> str:
+    """How to add an optional extra, in words that work: smartframe is installed from its
+    checkout, so naming the package with the extra would look for it on PyPI and fail."""
+    return f'pip install ".[{extra}]" in the smartframe checkout'
 
 
 class InputError(SmartframeError):

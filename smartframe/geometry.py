@@ -30,6 +30,7 @@ __all__ = [
     "contain_size",
     "place_window",
     "snap_to_grid",
+    "WorkingGrid",
 ]
 
 
@@ -243,3 +244,66 @@ def snap_to_grid(box: Box, grid_scale: tuple[float, float], bounds: Size) -> Box
     x0 = min(max(round((gx0 + gx1 - width) / 2), 0), bounds.width - width)
     y0 = min(max(round((gy0 + gy1 - height) / 2), 0), bounds.height - height)
     return Box(float(x0), float(y0), float(x0 + width), float(y0 + height))
+
+
+class WorkingGrid(NamedTuple):
+    """How the pixels of a working image (a reduced decode) lie on the source.
+
+    Working pixel ``k`` along x covers the source pixels from ``origin[0] + k * reduction[0]``
+    to the next pixel's start, clipped to the source: every pixel is ``reduction`` source
+    pixels wide except the first and last, which the source's edges may cut (a reduced
+    decode averages whole blocks, and the last block along a stored axis is partial; an EXIF
+    flip can put it first, hence an ``origin`` below 0). So the map between the two frames is
+    exact and piecewise linear: uniform inside, compressed in a cut edge pixel, and the
+    source's edges are the working image's edges. Sizes are ``(width, height)``.
+    """
+
+    source_size: Size
+    working_size: Size
+    reduction: tuple[float, float] = (1.0, 1.0)
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def scaled(cls, source_size: Size, scale: tuple[float, float]) -> WorkingGrid:
+        """A grid that is the source scaled by ``scale`` (working pixels per source pixel),
+        its pixels starting at the source's origin."""
+        working = Size(max(1, math.ceil(source_size.width * scale[0] - 1e-9)),
+                       max(1, math.ceil(source_size.height * scale[1] - 1e-9)))
+        return cls(Size(*source_size), working, (1.0 / scale[0], 1.0 / scale[1]))
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Working pixels per source pixel inside the image (away from a cut edge pixel)."""
+        return (1.0 / self.reduction[0], 1.0 / self.reduction[1])
+
+    def _lines(self, axis: int) -> tuple[float, float, float, int]:
+        """(origin, reduction, source side, working side) along ``axis`` (0: x, 1: y)."""
+        return self.origin[axis], self.reduction[axis], float(self.source_size[axis]), self.working_size[axis]
+
+    def _to_working(self, value: float, axis: int) -> float:
+        origin, step, side, n = self._lines(axis)
+        value = min(max(value, 0.0), side)
+        first_end = min(side, origin + step)
+        last_start = max(0.0, origin + step * (n - 1))
+        if n == 1:
+            return value / side
+        if value < first_end:
+            return value / first_end
+        if value > last_start:
+            return (n - 1) + (value - last_start) / (side - last_start)
+        return (value - origin) / step
+
+    def _to_source(self, line: float, axis: int) -> float:
+        """The source coordinate of working grid line ``line`` (a whole number)."""
+        origin, step, side, _ = self._lines(axis)
+        return min(max(origin + step * line, 0.0), side)
+
+    def to_working(self, box: Box) -> Box:
+        """``box`` (source pixels, clipped to the source) in working pixels, exactly."""
+        return Box(self._to_working(box.x0, 0), self._to_working(box.y0, 1),
+                   self._to_working(box.x1, 0), self._to_working(box.y1, 1))
+
+    def to_source(self, box: Box) -> Box:
+        """A box on whole working pixels, in source pixels (clipped to the source)."""
+        return Box(self._to_source(box.x0, 0), self._to_source(box.y0, 1),
+                   self._to_source(box.x1, 0), self._to_source(box.y1, 1))

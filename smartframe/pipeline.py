@@ -14,15 +14,18 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis, Face, Maps, analyse
-from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path, write_atomic
+from .analysis.fusion import steering_min_size
+from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path
 from .errors import OptionError, naming_the_source
-from .geometry import Box, Size
+from .geometry import Box, Size, cover_window_size
 from .load import LoadedImage, Source, SourceInfo, open_source
 from .options import AlphaPolicy, FacePolicy, FrameOptions, Strategy
-from .plan import Plan, framing_region, max_reduction_for, plan_frame
+from .outputs import refuse_clashes, write
+from .plan import Plan, decode_reduction, framing_region, max_reduction_for, plan_frame
 from .redact import apply_face_policy
 from .render import render
-from .targets import Target, parse_target, resolve_target
+from .search import WINDOW_FILLS_TOLERANCE
+from .targets import Target, parse_targets, refuse_kept_alpha, resolve_target
 
 __all__ = ["FrameResult", "frame", "frame_sizes", "make_plan", "make_plans", "make_options",
            "FROM_TARGET"]
@@ -46,6 +49,8 @@ class FrameResult:
     ``image`` is a PIL image of exactly the target size, RGB (RGBA only with
     ``alpha="keep"``). Boxes (``crop_box``, ``faces``) are in source pixels after EXIF
     orientation; ``redacted`` lists the face boxes redacted in the output, in output pixels.
+    ``source_path`` is the input file when the source was a path (None otherwise): what
+    :meth:`save` refuses to replace.
     """
 
     image: Image.Image
@@ -54,6 +59,7 @@ class FrameResult:
     notes: tuple[str, ...] = ()
     redacted: tuple[Face, ...] = ()
     exif: bytes | None = field(default=None, repr=False)
+    source_path: str | None = field(default=None, repr=False)
 
     @property
     def crop_box(self) -> tuple[float, float, float, float]:
@@ -87,7 +93,12 @@ class FrameResult:
 
     @property
     def faces(self) -> tuple[Face, ...]:
-        """Faces detected in the source (source pixels); empty when detection did not run."""
+        """Faces detected in the source (source pixels); empty when detection did not run.
+
+        Faces are searched down to the size that matters for the options: ``min_face_px`` of
+        the output when a face policy acts on them or the target refuses faces; when they only
+        guide the window (``keep``, or ``auto`` for a target that accepts faces), down to the
+        size from which a face steers it (see :func:`analysis_needs`)."""
         return self.plan.faces
 
     @property
@@ -119,11 +130,16 @@ class FrameResult:
         """The encoded bytes; see :meth:`encode` for the options."""
         return self.encode(format, **encode_options).data
 
-    def save(self, path: str | os.PathLike, **encode_options) -> Encoded:
+    def save(self, path: str | os.PathLike, *, overwrite_input: bool = False, **encode_options) -> Encoded:
         """Write the image to ``path`` (format from the extension, which the target must
-        accept), atomically."""
-        encoded = self.encode(format_from_path(path), **encode_options)
-        write_atomic(path, encoded.data)
+        accept), atomically; missing folders are created. Refuses (OptionError) to replace
+        the input file, by path, symlink or hard link, unless ``overwrite_input=True``.
+        OutputError when it cannot be written. The rules are :mod:`smartframe.outputs`'."""
+        fmt = format_from_path(path)
+        refuse_clashes([path], self.source_path, field="path", overwrite_input=overwrite_input,
+                       allow_hint="overwrite_input=True")
+        encoded = self.encode(fmt, **encode_options)
+        write(path, encoded.data)
         return encoded
 
     def report(self) -> dict:
@@ -176,7 +192,7 @@ def frame(source: Source, size: object, *, options: FrameOptions | None = None,
     >>> import numpy as np, smartframe
     >>> r = smartframe.frame(np.zeros((300, 400, 3), np.uint8), "160x90", strategy="centre")
     >>> r.image.size, r.crop_box
-    ((160, 90), (0.0, 37.0, 400.0, 262.0))
+    ((160, 90), (0.0, 38.0, 400.0, 263.0))
     """
     return frame_sizes(source, [size], options=options, **option_values)[0]
 
@@ -185,12 +201,14 @@ def frame_sizes(source: Source, sizes: Sequence[object], *, options: FrameOption
                 **option_values) -> list[FrameResult]:
     """Frame ``source`` to each of ``sizes`` with one decode and one analysis.
 
-    Returns one :class:`FrameResult` per size, in order. See :func:`frame` for the rest.
+    Returns one :class:`FrameResult` per size, in order; a size given twice is refused
+    (OptionError). See :func:`frame` for the rest.
     """
     opts = make_options(options, option_values)
     loaded, analysis, plans = prepare(source, sizes, opts)
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     with naming_the_source(loaded.info.name):  # a constraint error names the input
-        return [_render(loaded, plan, opts) for plan in plans]
+        return [replace(_render(loaded, plan, opts), source_path=path) for plan in plans]
 
 
 def make_plan(source: Source, size: object, *, options: FrameOptions | None = None,
@@ -218,55 +236,88 @@ def prepare(source: Source, sizes: Sequence[object],
     """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise OptionError("sizes", sizes, "a list of sizes; use frame() for one size")
-    specs = [parse_target(s) for s in sizes]
+    specs = parse_targets(list(sizes))
+    if opts.alpha is AlphaPolicy.KEEP:
+        for spec in specs:
+            refuse_kept_alpha(spec)  # before the source is read
     if not specs:
         raise OptionError("sizes", sizes, "at least one size")
     with open_source(source, limits=opts.limits) as opened, naming_the_source(opened.info.name):
         region = framing_region(opened.info.size, opts)
         targets = [resolve_target(spec, (region.width, region.height)) for spec in specs]
-        reduction = min(max_reduction_for(region, t.size, opts.fit) for t in targets)
+        reduction = decode_reduction(region, [t.size for t in targets], opts.fit)
         loaded = opened.decode(max_reduction=reduction, alpha=opts.alpha,
                                alpha_background=opts.alpha_background)
     # The analysis runs on the working image once the source is closed, whatever the threads
     # allowed, so a photo framed alone or by a batch of one or several workers gives the same
     # output byte for byte.
     analysis = analyse_for(loaded, region, opts, targets)
-    plans = [plan_frame(target, loaded.size, opts, analysis, working_scale=loaded.working_scale,
-                        notes=loaded.notes) for target in targets]
+    notes = loaded.notes
+    if opts.alpha is AlphaPolicy.KEEP and loaded.info.has_alpha:
+        notes += (_ALPHA_KEPT,)
+    plans = [plan_frame(target, loaded.size, opts, analysis, working_grid=loaded.grid,
+                        notes=notes) for target in targets]
     return loaded, analysis, plans
+
+
+#: The plan's warning for an output that keeps an alpha channel (only a plain size allows it).
+_ALPHA_KEPT = ("WARNING: the output keeps its alpha channel (alpha='keep'), so check fails it: its mode "
+               "rule asks for 8-bit RGB without an alpha channel")
 
 
 def analyse_for(loaded: LoadedImage, region: Box, opts: FrameOptions,
                 targets: Sequence[Target] = ()) -> Analysis:
     """Run the analysis the options need on the decoded image (see :func:`analysis_needs`)."""
-    maps, faces, min_face_px = analysis_needs(opts, region, targets)
+    maps, faces, min_face_px = analysis_needs(opts, region, targets, source_size=loaded.size)
     return analyse(loaded.pixels, loaded.working_scale, region, maps=maps, faces=faces,
                    min_face_px=min_face_px, min_face_score=opts.min_face_score)
 
 
-def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = ()
-                   ) -> tuple[Maps | None, bool, float]:
+def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = (), *,
+                   source_size: Size | None = None) -> tuple[Maps | None, bool, float]:
     """What the analysis must make for these options and targets.
 
     * the importance map: the fused map for ``smart``, the classic map for ``classic``, none
-      for the other strategies and fits;
+      for the other strategies and fits, nor when every target's cover window is the whole
+      region (a square photo made square: the window cannot move);
     * whether to detect faces: for ``smart`` and ``classic`` (faces guide the window), for any
       face policy that acts on faces, and whenever a target refuses faces (so that even
       ``keep`` can warn about an image the target will refuse);
     * the smallest face that matters, in source pixels: ``min_face_px`` output pixels at the
       largest output scale among the targets (a face is identifiable from that size on).
+      When faces are detected only to guide the window -- every target keeps faces (``keep``,
+      or ``auto`` for a target that accepts them) -- only faces that steer the window matter:
+      those at least :func:`~smartframe.analysis.fusion.steering_min_size` long on the upright
+      ``source_size`` (a share of its shorter side), so the faces are searched from the larger
+      of the two sizes on. A portrait photo made into a landscape output needs its whole
+      height searched for faces of 20 output pixels only when a policy acts on them or the
+      target refuses them; otherwise faces below the steering size could not move the window.
     """
     maps = {Strategy.SMART: Maps.SMART, Strategy.CLASSIC: Maps.CLASSIC}.get(opts.resolved_strategy)
-    want_faces = (maps is not None or any(t.refuses_faces for t in targets)
-                  or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
-                  or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
+    if maps is not None and targets and all(_window_is_region(region, t.size) for t in targets):
+        maps = None  # every window is the whole region: there is nothing to place
+    policy_acts = (any(t.refuses_faces for t in targets)
+                   or any(opts.faces.for_target(t.refuses_faces) is not FacePolicy.KEEP for t in targets)
+                   or (not targets and opts.faces not in (FacePolicy.KEEP, FacePolicy.AUTO)))
+    want_faces = maps is not None or policy_acts
     # source pixels per output pixel of the most enlarging target (1 without targets)
     reduction = min((max_reduction_for(region, t.size, opts.fit) for t in targets), default=1.0)
-    return maps, want_faces, opts.min_face_px * reduction
+    min_face_px = opts.min_face_px * reduction
+    if want_faces and not policy_acts and source_size is not None:
+        # Faces only steer the window: one smaller than the steering size cannot.
+        min_face_px = max(min_face_px, steering_min_size(min(source_size)))
+    return maps, want_faces, min_face_px
+
+
+def _window_is_region(region: Box, size: Size) -> bool:
+    """Whether the cover window for ``size`` is the whole ``region`` (both in source pixels):
+    then no analysis can move it (see :func:`~smartframe.search.place_smart`)."""
+    width, height = cover_window_size(region, size)
+    return width >= region.width - WINDOW_FILLS_TOLERANCE and height >= region.height - WINDOW_FILLS_TOLERANCE
 
 
 def _render(loaded: LoadedImage, plan: Plan, opts: FrameOptions) -> FrameResult:
-    pixels = render(loaded.pixels, loaded.working_scale, plan)
+    pixels = render(loaded.pixels, loaded.grid, plan)
     pixels, plan, redacted = apply_face_policy(pixels, plan, opts)
     mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
     image = Image.fromarray(np.ascontiguousarray(pixels), mode)

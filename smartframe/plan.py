@@ -8,25 +8,32 @@ overlay all read the same plan.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .analysis import Analysis, Face
-from .analysis.faces import is_identifiable
 from .errors import OptionError
+from .analysis.faces import is_identifiable
+from .face_outcomes import FaceOutcome, face_outcomes, face_roles, faces_summary
 from .geometry import (
     Box,
     Size,
     contain_size,
     cover_window_size,
     place_window,
-    snap_to_grid,
+    WorkingGrid,
 )
 from .options import Colour, FacePolicy, Fit, FrameOptions, Strategy
 from .search import Placement, place_smart
 from .targets import Target
 
-__all__ = ["Plan", "Placement", "plan_frame", "framing_region", "max_reduction_for"]
+__all__ = ["Plan", "Placement", "plan_frame", "framing_region", "max_reduction_for", "decode_reduction",
+           "MIN_WORKING_SIDE"]
+
+#: The fewest working pixels a cover window (or the framed region) spans along its shorter
+#: side when the decode is reduced for a small output: a thumbnail is then an average over many
+#: working pixels, never a resample of a handful (whose edges would be most of the picture).
+MIN_WORKING_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,9 @@ class Plan:
     confidence: float | None
     reason: str
     warnings: tuple[str, ...]
+    #: One per face of ``faces``, in order: whether it is whole, cut or outside the crop box,
+    #: whether it steered the window, and why not (see :mod:`smartframe.face_outcomes`).
+    face_outcomes: tuple[FaceOutcome, ...] = ()
 
     @property
     def output_size(self) -> Size:
@@ -102,7 +112,9 @@ class Plan:
                            else self.background),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "reason": self.reason,
-            "faces": [face.to_dict() for face in self.faces],
+            "faces": [dict(face.to_dict(), **outcome.to_dict())
+                      for face, outcome in zip(self.faces, self.face_outcomes)]
+                     if len(self.face_outcomes) == len(self.faces) else [face.to_dict() for face in self.faces],
             "warnings": list(self.warnings),
         }
 
@@ -139,6 +151,22 @@ def max_reduction_for(region: Box, target: Size, fit: Fit) -> float:
     return min(region.width / target.width, region.height / target.height)
 
 
+def decode_reduction(region: Box, targets: Sequence[Size], fit: Fit) -> float:
+    """The reduction the decode may use for all of ``targets``: the smallest
+    :func:`max_reduction_for`, but never so large that the window's shorter side spans fewer
+    than :data:`MIN_WORKING_SIDE` working pixels (only small outputs are affected: a 12 MP
+    photo framed to 1280x720 decodes exactly as small as before)."""
+    reductions = []
+    for target in targets:
+        if fit is Fit.COVER:
+            width, height = cover_window_size(region, target)
+        else:
+            width, height = region.width, region.height
+        floor = max(1.0, min(width, height) / MIN_WORKING_SIDE)
+        reductions.append(min(max_reduction_for(region, target, fit), floor))
+    return min(reductions)
+
+
 # --- strategies: each only chooses where the cover window goes -----------------------------
 # A strategy takes the region and window size (source pixels), the upright source size, the
 # analysis, the options and the output size, and returns a Placement. One table, one
@@ -161,16 +189,19 @@ def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
     focus = None
     if options.focus is not None:
         focus = (options.focus[0] * source_size.width, options.focus[1] * source_size.height)
-    # Only identifiable faces bind the window: tiny background faces must not pin it. Faces
-    # too small to steer the framing are still kept out of it under faces="avoid" (a policy).
+    # Only the faces that steer bind the window (face_outcomes states the rule, and the plan
+    # reports every face against it): tiny background faces must not pin it. Under
+    # faces="avoid" every face identifiable in the output is kept out (a policy).
     avoid = options.faces is FacePolicy.AVOID
+    roles = face_roles(analysis, options, options.resolved_strategy, Fit.COVER, window, output)
+    faces = [face for face, (steers, _) in zip(analysis.faces, roles) if steers]
+    # The other detected faces identifiable in the output (too small or too unsure to steer)
+    # are spared when that is cheap: the window does not slice them.
     scale = output.width / window[0]
-    identifiable = [f for f in analysis.faces if is_identifiable(
-        f.size * scale, f.score, min_face_px=options.min_face_px, min_face_score=options.min_face_score)]
-    steering = set(analysis.framing_faces)
-    faces = identifiable if avoid else [f for f in identifiable if f in steering]
-    # The other detected faces (too small or too unsure to steer) are spared when that is cheap.
-    spare = [] if avoid else [f for f in identifiable if f not in steering]
+    spare = [] if avoid else [
+        face for face, (steers, _) in zip(analysis.faces, roles)
+        if not steers and is_identifiable(face.size * scale, face.score, min_face_px=options.min_face_px,
+                                          min_face_score=options.min_face_score)]
     return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid,
                        spare_faces=spare)
 
@@ -190,14 +221,18 @@ def plan_frame(
     analysis: Analysis,
     *,
     working_scale: tuple[float, float] = (1.0, 1.0),
+    working_grid: WorkingGrid | None = None,
     notes: tuple[str, ...] = (),
 ) -> Plan:
     """Decide how the source becomes ``target``.
 
-    ``working_scale`` is the pixel grid the renderer will read (working pixels per source
-    pixel, below 1 after a reduced decode). When the output shrinks the source, the crop box
-    is snapped onto that grid so the renderer can read whole pixels in one pass; the snap
-    moves each edge by less than one working pixel.
+    ``working_grid`` is the pixel grid the renderer will read (``LoadedImage.grid``: below
+    the source's resolution after a reduced decode); without it, the source scaled by
+    ``working_scale`` (working pixels per source pixel). The crop box is
+    exact: its aspect ratio is the target's and ``centre`` puts it in the middle of the
+    region. When the output shrinks the source and moving the box onto whole working pixels
+    keeps it exact within a source pixel (see :func:`_snap_when_exact_enough`), it is moved,
+    so the renderer takes its fast path; otherwise the renderer reads the fractional box.
     """
     region = framing_region(source_size, options)
     size = target.size
@@ -207,10 +242,13 @@ def plan_frame(
     confidence: float | None = None
     reason = ""
     background = None
+    window = None
     if fit is Fit.COVER:
         window = cover_window_size(region, size)
         placement = _STRATEGIES[strategy](region, window, source_size, analysis, options, size)
         crop_box, confidence, reason = placement.window, placement.confidence, placement.reason
+        if analysis.faces:  # the reason tells every face's fate (below), then what placed the window
+            reason = {"faces": "moved for the faces"}.get(placement.basis, placement.basis) or reason
         content_box = Box.from_size(size)
     elif fit is Fit.PAD:
         content = contain_size(region, size)
@@ -225,7 +263,15 @@ def plan_frame(
         crop_box = region
         content_box = Box.from_size(size)
         reason = "whole region stretched"
-    crop_box = _snap_when_shrinking(crop_box, content_box, source_size, working_scale)
+    grid = working_grid if working_grid is not None else WorkingGrid.scaled(source_size, working_scale)
+    crop_box = _snap_when_exact_enough(crop_box, content_box, region, grid, strategy)
+    avoid = options.faces is FacePolicy.AVOID
+    roles = face_roles(analysis, options, strategy, fit, window, size)
+    # whole within one output pixel (one source pixel when enlarging): what a snap can move
+    outcomes = face_outcomes(analysis.faces, roles, crop_box, source_size, avoid,
+                             tolerance=max(1.0, crop_box.width / content_box.width))
+    if outcomes:
+        reason = f"{faces_summary(outcomes, avoid)}; {reason}"
     upscale = max(content_box.width / crop_box.width, content_box.height / crop_box.height)
     if upscale > options.upscale_warning:
         warnings.append(f"the source is enlarged {upscale:.2f}x (more than "
@@ -233,15 +279,33 @@ def plan_frame(
     return Plan(target=target, source_size=source_size, region=region, fit=fit,
                 strategy=strategy, crop_box=crop_box, content_box=content_box,
                 background=background, faces=analysis.faces, confidence=confidence,
-                reason=reason, warnings=tuple(warnings))
+                reason=reason, warnings=tuple(warnings), face_outcomes=outcomes)
 
 
-def _snap_when_shrinking(crop_box: Box, content_box: Box, source_size: Size,
-                         working_scale: tuple[float, float]) -> Box:
-    sx, sy = working_scale
-    working_w, working_h = crop_box.width * sx, crop_box.height * sy
-    if content_box.width > working_w + 1e-9 or content_box.height > working_h + 1e-9:
-        return crop_box  # enlarging: the renderer samples the exact fractional box
-    bounds = Size(max(1, round(source_size.width * sx)), max(1, round(source_size.height * sy)))
-    snapped = snap_to_grid(crop_box, working_scale, bounds)
-    return snapped.scaled(1 / sx, 1 / sy)
+def _snap_when_exact_enough(crop_box: Box, content_box: Box, region: Box, grid: WorkingGrid,
+                            strategy: Strategy | None) -> Box:
+    """``crop_box`` moved onto whole working pixels when that keeps the plan's promises, else
+    ``crop_box`` unchanged (the renderer then reads the fractional box).
+
+    The promises, in source pixels: each side of the box within one source pixel of the exact
+    box (so the aspect ratio is the target's within one source pixel of rounding), the box
+    inside the region, and its centre within half a source pixel of where the strategy put it.
+    ``smart`` and ``classic`` chose their place by reading the working image, so for them the
+    centre may move by half a working pixel (the resolution of what they read). Enlarging
+    never snaps: the renderer samples the exact box.
+    """
+    exact = grid.to_working(crop_box)
+    if content_box.width > exact.width + 1e-9 or content_box.height > exact.height + 1e-9:
+        return crop_box
+    width, height = max(1, round(exact.width)), max(1, round(exact.height))
+    gx0, gy0 = round((exact.x0 + exact.x1 - width) / 2), round((exact.y0 + exact.y1 - height) / 2)
+    snapped = grid.to_source(Box(gx0, gy0, gx0 + width, gy0 + height))
+    rx, ry = grid.reduction
+    searched = strategy in (Strategy.SMART, Strategy.CLASSIC)
+    shift_x, shift_y = (max(0.5, 0.5 * rx), max(0.5, 0.5 * ry)) if searched else (0.5, 0.5)
+    (cx, cy), (snapped_cx, snapped_cy) = crop_box.centre, snapped.centre
+    exact_enough = (abs(snapped.width - crop_box.width) <= 1 + 1e-9
+                    and abs(snapped.height - crop_box.height) <= 1 + 1e-9
+                    and abs(snapped_cx - cx) <= shift_x + 1e-9 and abs(snapped_cy - cy) <= shift_y + 1e-9
+                    and region.contains(snapped, tolerance=1e-9))
+    return snapped if exact_enough else crop_box

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .geometry import Box, Size
+from .geometry import Box, Size, WorkingGrid
 from .plan import Plan
 
 __all__ = ["render", "resample_box"]
@@ -30,14 +30,15 @@ __all__ = ["render", "resample_box"]
 _LANCZOS_SUPPORT = 3
 
 
-def render(pixels: np.ndarray, working_scale: tuple[float, float], plan: Plan) -> np.ndarray:
+def render(pixels: np.ndarray, grid: WorkingGrid, plan: Plan) -> np.ndarray:
     """The output of ``plan`` as an HxWxC uint8 array (C as in ``pixels``).
 
-    ``pixels`` is the working image (HxWx3 RGB or HxWx4 RGBA, upright) and
-    ``working_scale`` its pixels per source pixel; ``plan`` boxes are in source pixels.
+    ``pixels`` is the working image (HxWx3 RGB or HxWx4 RGBA, upright) and ``grid`` the
+    exact map of its pixels on the source (``LoadedImage.grid``); ``plan`` boxes are in
+    source pixels.
     """
     size = plan.output_size
-    box = plan.crop_box.scaled(*working_scale)
+    box = grid.to_working(plan.crop_box)
     content = plan.content_box
     content_size = Size(round(content.width), round(content.height))
     body = resample_box(pixels, box, content_size)

@@ -45,10 +45,12 @@ from .analysis import Analysis, Face
 from .geometry import Box, place_window
 
 __all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart", "grown_faces",
-           "with_headroom",
-           "centre_prior", "window_mass", "brute_force_choose"]
+           "with_headroom", "centre_prior", "window_mass", "brute_force_choose", "WINDOW_FILLS_TOLERANCE"]
 
 _EPS = 1e-9
+#: A cover window within this many source pixels of the region's width and height is the whole
+#: region: there is nothing to place (and the pipeline runs no analysis for it).
+WINDOW_FILLS_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,17 @@ DEFAULT_SEARCH = SearchParams()
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a strategy put the cover window (source pixels), how sure it is (0..1), and why."""
+    """Where a strategy put the cover window (source pixels), how sure it is (0..1), and why.
+
+    ``basis`` is what decided the place when faces were weighed (``"faces"``: the face rule
+    moved the window; else ``"subject"`` or the anchor, ``"centre"``/``"focus"``); empty when
+    no face was weighed. The plan words its reason from it and from every reported face.
+    """
 
     window: Box
     confidence: float | None
     reason: str
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class WindowChoice:
     top: float
     confidence: float
     reason: str
+    basis: str = ""  # see Placement.basis
 
 
 def centre_prior(height: int, width: int, sigma: float, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
@@ -189,14 +198,16 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
     best = int(np.argmax(score))
     start = float(starts[best])
     moved = abs(start - anchor) > 0.5
+    basis = ""
     if len(faces):
+        basis = "faces" if reason is not None else ("subject" if moved else anchor_name)
         reason = _faces_outcome(start, length, lo, hi, avoid_faces) or reason or (
             ("faces kept out; " if avoid_faces else "faces kept; ") + ("subject" if moved else anchor_name))
     elif not moved:
         reason = f"weak evidence: {anchor_name}"
     else:
         reason = "subject (strong evidence)" if confidence >= 0.5 else "subject (moderate evidence)"
-    return _at(start, free_x, confidence, reason + spare_note)
+    return _at(start, free_x, confidence, reason + spare_note, basis)
 
 
 def _sliced(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -257,8 +268,8 @@ def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, 
     return f"faces: kept {int(inside.sum())} of {total} whole, {int(cut.sum())} cut ({why})"
 
 
-def _at(start: float, free_x: bool, confidence: float, reason: str) -> WindowChoice:
-    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason)
+def _at(start: float, free_x: bool, confidence: float, reason: str, basis: str = "") -> WindowChoice:
+    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason, basis)
 
 
 def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
@@ -299,6 +310,10 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
     cheap (or keeps out with ``avoid_faces``); ``spare_faces`` the faces the window should not
     slice when that is cheap. Without an importance map the window goes to the focus point or the centre.
     """
+    if window[0] >= region.width - WINDOW_FILLS_TOLERANCE and window[1] >= region.height - WINDOW_FILLS_TOLERANCE:
+        # nothing to place, whatever the analysis (the pipeline skips it in this case)
+        return Placement(Box(region.x0, region.y0, region.x0 + window[0], region.y0 + window[1]), 1.0,
+                         "window covers the region")
     if analysis.importance is None:
         centre = focus if focus is not None else region.centre
         return Placement(place_window(region, window, centre), 0.0, "no importance map: centre")
@@ -323,7 +338,8 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                            params=params)
     left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
     top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
-    return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason)
+    return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason,
+                     choice.basis)
 
 
 def grown_faces(boxes: Sequence[tuple[float, float, float, float, float]], window: tuple[float, float],

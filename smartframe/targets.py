@@ -29,6 +29,9 @@ __all__ = [
     "presets",
     "get_preset",
     "parse_target",
+    "parse_targets",
+    "split_sizes",
+    "refuse_kept_alpha",
     "choose_preset_size",
     "resolve_target",
 ]
@@ -72,6 +75,13 @@ class Preset:
     sources: tuple[str, ...] = field(default=())
     #: ``"16:9"`` when the sizes were narrowed to one aspect ratio by a spec like ``sora-2-pro:16:9``.
     ratio: str | None = None
+
+    def to_dict(self) -> dict:
+        """The preset as JSON-ready data (``smartframe presets --json`` and ``/v1/presets``)."""
+        return {"name": self.name, "provider": self.provider, "sizes": [str(s) for s in self.sizes],
+                "formats": list(self.formats), "max_bytes": self.max_bytes,
+                "refuses_faces": self.refuses_faces, "model": self.model, "defaults": list(self.defaults),
+                "deprecated": self.deprecated, "notes": self.notes, "sources": list(self.sources)}
 
     @property
     def label(self) -> str:
@@ -152,6 +162,50 @@ def get_preset(name: str) -> Preset:
 def _ratio_text(size: Size) -> str:
     divisor = math.gcd(size.width, size.height)
     return f"{size.width // divisor}:{size.height // divisor}"
+
+
+def refuse_kept_alpha(target: Target | Preset) -> None:
+    """OptionError for ``alpha="keep"`` when ``target`` is a preset's: a provider's images must
+    be 8-bit RGB without an alpha channel (``check``'s ``mode`` rule), so an output that kept
+    its transparency would be refused by the check and by the consumer. A plain size (no
+    provider's rules) may keep it; the pipeline then warns that ``check`` fails the output."""
+    name = target.name if isinstance(target, Preset) else target.preset
+    if name is not None:
+        raise OptionError("alpha", "keep", f"'flatten' for {name}", message=(
+            f"alpha='keep' is not allowed for {name}: its images must be 8-bit RGB without an alpha "
+            "channel (the mode rule of check); leave alpha at 'flatten', which flattens "
+            "transparency onto alpha_background"))
+
+
+def split_sizes(text: str, *, field: str = "size") -> list[str]:
+    """The comma-separated size specs of one option value (``"sora-2,1280x720"``), each checked
+    with :func:`parse_target` and none twice (:func:`parse_targets`). The one reading of a
+    ``--size`` or ``size=`` value, for the CLI and the HTTP API alike."""
+    sizes = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not sizes:
+        raise OptionError(field, text, "at least one size like 1280x720 or a preset (several "
+                          "separated by commas)")
+    parse_targets(sizes, field=field, given=text)
+    return sizes
+
+
+def parse_targets(specs: object, *, field: str = "sizes", given: object = None) -> list[Target | Preset]:
+    """:func:`parse_target` of each spec in the list ``specs``, refusing a spec given twice
+    (``"1280x720"`` twice, or ``sora-2`` and ``sora-2``): two outputs of one call must differ.
+    OptionError names ``field`` and ``given`` (default: ``specs``)."""
+    given = specs if given is None else given
+    if isinstance(specs, (str, bytes)) or not hasattr(specs, "__iter__"):
+        raise OptionError(field, specs, "a list of sizes, e.g. ['1280x720']")
+    parsed: list[Target | Preset] = []
+    seen: dict[str, object] = {}
+    for spec in specs:
+        target = parse_target(spec)
+        key = target.label if isinstance(target, Preset) else target.name
+        if key in seen:
+            raise OptionError(field, given, f"each size once; {seen[key]!r} and {spec!r} are the same")
+        seen[key] = spec
+        parsed.append(target)
+    return parsed
 
 
 def parse_target(spec: object) -> Target | Preset:

@@ -10,6 +10,7 @@ import signal
 import time
 
 import smartframe.batch as batch
+import smartframe.batch.item as item
 
 
 def stall_on_stuck(task):
@@ -28,18 +29,18 @@ def crash_on_crash(task):
 
 def bug_on_bug(task):
     """Raises an unexpected exception inside the pipeline on inputs named '*bug*'."""
-    real = batch.frame_sizes
+    real = item.frame_sizes
 
     def buggy(source, sizes, **kwargs):
         if "bug" in os.path.basename(str(source)):
             raise ZeroDivisionError("an injected bug")
         return real(source, sizes, **kwargs)
 
-    batch.frame_sizes = buggy
+    item.frame_sizes = buggy  # the name frame_item looks up
     try:
         return batch.frame_item(task)
     finally:
-        batch.frame_sizes = real
+        item.frame_sizes = real
 
 
 def slow(task):

@@ -15,12 +15,12 @@ from PIL import Image
 import smartframe
 from smartframe.batch import (
     ItemRecord,
-    _FolderLock,
     collect_inputs,
     frame_many,
     output_name,
     read_manifest,
 )
+from smartframe.batch.records import _FolderLock
 from smartframe.cli import main
 from smartframe.errors import OptionError
 from smartframe.scenes import landscape_with_subject
@@ -391,8 +391,8 @@ NAMING_RULE = ("leading and trailing `.`, `_` and `-` removed (so that no name i
 ])
 def test_names_drop_leading_and_trailing_dots_underscores_and_dashes_as_documented(stem, expected):
     assert output_name(f"/in/{stem}.jpg", "160x90", "jpeg").rsplit("-160x90-", 1)[0] == expected
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert NAMING_RULE in " ".join(readme.split())  # the README states the rule the code follows
+    outputs_doc = (Path(__file__).parent.parent / "docs" / "outputs.md").read_text()
+    assert NAMING_RULE in " ".join(outputs_doc.split())  # the docs state the rule the code follows
 
 
 def test_the_lock_file_is_removed_when_the_run_ends_and_a_stale_one_is_harmless(photos, tmp_path):
@@ -465,8 +465,8 @@ def test_an_interrupted_run_reports_what_was_done(photos, tmp_path):
 def test_sizes_twice_formats_a_preset_refuses_and_alpha_into_jpeg_are_refused_before_work(photos, tmp_path):
     root, _ = photos
     for kwargs, field, fragment in (
-            ({"sizes": ["160x90", "160x90"]}, "sizes", "given twice"),
-            ({"sizes": ["sora-2", " sora-2 "]}, "sizes", "given twice"),
+            ({"sizes": ["160x90", "160x90"]}, "sizes", "each size once"),
+            ({"sizes": ["sora-2", " sora-2 "]}, "sizes", "each size once"),
             ({"sizes": ["veo-3.1", "160x90"], "format": "webp"}, "format", "a format veo-3.1 accepts"),
             ({"sizes": ["instagram-square"], "format": "png"}, "format", "instagram-square accepts: jpeg"),
             ({"sizes": ["16384x10"], "format": "webp"}, "format", "16383"),

@@ -6,6 +6,7 @@ from PIL import Image
 
 import smartframe
 from smartframe.check import RULES, check
+from smartframe.errors import OptionError
 from smartframe.geometry import Size
 from smartframe.targets import Target, presets
 
@@ -92,3 +93,53 @@ def test_the_orientation_rule_names_invalid_tags(tag, fragment):
     report = check(data, "64x48", faces=False)  # the rule reads the stored grid, as consumers do
     assert [v.rule for v in report.violations] == ["orientation"]
     assert fragment in report.violations[0].message
+
+
+# --- frame, then check: what the library writes for a target passes that target's check -------
+
+def _source(kind: str) -> bytes:
+    """A small picture: RGB, or RGBA with a transparent band (PNG)."""
+    pixels = np.zeros((48, 72, 4), np.uint8)
+    pixels[..., 0] = np.linspace(0, 255, 72, dtype=np.uint8)[None, :]
+    pixels[..., 1] = 90
+    pixels[..., 3] = 255
+    pixels[:, :12, 3] = 0  # a transparent band at the left
+    image = Image.fromarray(pixels, "RGBA")
+    return encode_image(image if kind == "rgba" else image.convert("RGB"), "PNG")
+
+
+@pytest.mark.parametrize("alpha", ["flatten", "keep"])
+@pytest.mark.parametrize("fit", ["cover", "pad", "stretch"])
+@pytest.mark.parametrize("preset", sorted(presets()))
+def test_frame_then_check_passes_for_every_option_a_preset_allows(preset, fit, alpha):
+    """Every fit x alpha policy x accepted format, from a source with transparency, at the
+    preset's smallest size (every size is covered by test_frame_then_check_passes_for_every_preset_size)."""
+    smallest = min(presets()[preset].sizes, key=lambda size: size.width * size.height)
+    sizes = [f"{preset}:{smallest}"]
+    options = {"fit": fit, "alpha": alpha, "faces": "keep", "strategy": "centre" if fit == "cover" else None}
+    if alpha == "keep":  # refused before any work: the preset's images must not have an alpha channel
+        refused = f"alpha='keep' is not allowed for {preset}: .* without an alpha channel \\(the mode rule of check\\)"
+        with pytest.raises(OptionError, match=refused):
+            smartframe.frame_sizes(_source("rgba"), sizes, **options)
+        return
+    for result in smartframe.frame_sizes(_source("rgba"), sizes, **options):
+        for fmt in result.target.formats:
+            report = smartframe.check(result.to_bytes(fmt), result.target.name, faces=False)
+            assert report.ok, (result.target.name, fmt, report.violations)
+
+
+def test_a_kept_alpha_channel_is_warned_about_and_named_by_check():
+    result = smartframe.frame(_source("rgba"), "64x48", alpha="keep", strategy="centre")
+    assert result.image.mode == "RGBA"
+    assert any("keeps its alpha channel" in w and "check fails it" in w for w in result.warnings)
+    (violation,) = smartframe.check(result.to_bytes("png"), "64x48", faces=False).violations
+    assert violation.rule == "mode" and violation.message.startswith("has an alpha channel")
+    # fully opaque: still an alpha channel (the rule is about the channel), and said so plainly
+    opaque = np.full((48, 64, 4), 200, np.uint8)
+    opaque[..., 3] = 255
+    (violation,) = smartframe.check(encode_image(Image.fromarray(opaque, "RGBA"), "PNG"), "64x48",
+                                    faces=False).violations
+    assert "has an alpha channel (transparent or not)" in violation.message
+    assert "transparency" not in violation.message
+    flat = smartframe.frame(_source("rgb"), "64x48", alpha="keep", strategy="centre")
+    assert flat.image.mode == "RGB" and not any("alpha" in w for w in flat.warnings)

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -50,12 +51,12 @@ def test_every_preset_size_through_the_cli(photo, tmp_path, fit):
 
 
 def test_several_sizes_need_a_pattern_or_a_folder(photo, tmp_path):
+    """The wiring of the output rules (tested in test_outputs.py): refused before any work,
+    and after framing when two resolved targets would write one file."""
     bad = run("frame", photo, "--size", "100x100,200x100", "--out", tmp_path / "x.jpg")
     assert bad.exit_code == 2 and "{size}" in bad.output
-    for out, sizes in ((tmp_path / "{stem}.png", "100x100,200x100"),  # {stem} does not name the sizes
-                       (tmp_path / "{size}.png", "100x100,100x100"),  # the same size twice
-                       (tmp_path / "{size}.png", "sora-2,1280x720"),  # two sizes, one resolved name
-                       (tmp_path / "{size}.png", "sora-2:16:9,sora-2")):
+    for out, sizes in ((tmp_path / "{size}.png", "100x100,100x100"),  # the same size twice
+                       (tmp_path / "{size}.png", "sora-2,1280x720")):  # two sizes, one resolved name
         refused = run("frame", photo, "--size", sizes, "--out", out, "--strategy", "centre")
         assert refused.exit_code == 2 and len(refused.stderr.splitlines()) == 1, refused.output
         assert "usage error" in refused.stderr
@@ -215,7 +216,15 @@ def test_an_input_is_never_replaced_unless_asked(photo, tmp_path):
                  ["frame", photo, "-s", "320x180", "-o", tmp_path / "o.jpg", "--report", photo],
                  ["explain", photo, "-s", "320x180", "-o", photo]):
         refused = run(*args, "--strategy", "centre")
-        assert refused.exit_code == 2 and "not the input" in refused.stderr, refused.output
+        assert refused.exit_code == 2 and "would overwrite the input" in refused.stderr, refused.output
+        assert photo.read_bytes() == before
+    # through a symlink or a hard link too, and the message says how to allow it
+    (tmp_path / "link.jpg").symlink_to(photo)
+    os.link(photo, tmp_path / "hard.jpg")
+    for name in ("link.jpg", "hard.jpg"):
+        refused = run("frame", photo, "-s", "320x180", "-o", tmp_path / name, "--strategy", "centre")
+        assert refused.exit_code == 2, refused.output
+        assert f"would overwrite the input {photo}; choose another name, or --overwrite-input" in refused.stderr
         assert photo.read_bytes() == before
     replaced = run("frame", photo, "-s", "320x180", "-o", photo, "--strategy", "centre", "--overwrite-input")
     assert replaced.exit_code == 0, replaced.output
@@ -342,3 +351,42 @@ def test_the_default_face_policy_refuses_what_the_target_refuses(tmp_path):
     allowed = run("frame", source, "-s", "veo-3.1", "-o", tmp_path / "v.jpg")
     assert allowed.exit_code == 0 and allowed.stderr == ""
     assert run("check", tmp_path / "v.jpg", "-s", "veo-3.1").exit_code == 0
+
+
+def test_outputs_go_through_the_one_output_module(photo, tmp_path):
+    """The wiring only: the rules themselves are tested in test_outputs.py."""
+    # two targets of one pixel size into a folder: both written, named by target
+    both = run("frame", photo, "-s", "sora-2,veo-3.1", "-o", f"{tmp_path}/out/", "--strategy", "centre")
+    assert both.exit_code == 0, both.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "photo-sora-2_1280x720.jpg", "photo-veo-3.1_1280x720.jpg"]
+    # an unknown placeholder is refused before any work, naming the allowed ones
+    typo = run("frame", photo, "-s", "320x180,180x320", "-o", f"{tmp_path}/o/{{stem}}_{{szie}}.png")
+    assert typo.exit_code == 2 and "{size}, {target}, {stem}" in typo.stderr and "{szie}" in typo.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_serve_without_its_extra_is_a_usage_error_naming_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what an install without [serve] has
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 2, result.output
+    assert 'pip install ".[serve]"' in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_no_message_names_an_extra_in_a_way_that_cannot_be_installed():
+    from pathlib import Path
+
+    import smartframe
+
+    package = Path(smartframe.__file__).parent
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py") if "smartframe[" in p.read_text()]
+    assert offenders == [], offenders
+
+
+def test_demo_into_a_folder_that_cannot_be_made_is_an_output_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    for out in (blocker / "demo", "/proc/nope"):
+        result = run("demo", "--out", out)
+        assert result.exit_code == 73, result.output
+        assert result.stderr.startswith("smartframe: output error: ") and len(result.stderr.splitlines()) == 1

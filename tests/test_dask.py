@@ -96,10 +96,10 @@ def test_a_stuck_task_on_dask_times_out_and_its_worker_is_restarted(cluster, pho
 def test_without_dask_a_scheduler_is_a_usage_error_naming_the_extra(photos, tmp_path, monkeypatch):
     root, _ = photos
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
-    monkeypatch.delitem(sys.modules, "smartframe.batch_dask", raising=False)
-    with pytest.raises(OptionError, match=r"smartframe\[dask\]"):
+    monkeypatch.delitem(sys.modules, "smartframe.batch.dask_engine", raising=False)
+    with pytest.raises(OptionError, match=r"pip install \"\.\[dask\]\""):
         frame_many([root], ["160x90"], tmp_path / "out", scheduler="tcp://127.0.0.1:8786")
     result = CliRunner().invoke(main, ["batch", str(root), "--size", "160x90", "--out", str(tmp_path / "o"),
                                        "--scheduler", "tcp://127.0.0.1:8786"])
-    assert result.exit_code == 2 and "smartframe[dask]" in result.output
+    assert result.exit_code == 2 and 'pip install ".[dask]"' in result.output
     assert not (tmp_path / "out").exists()

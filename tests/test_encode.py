@@ -1,12 +1,10 @@
 import io
-import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from smartframe.encode import encode, format_from_path, normalise_format, write_atomic
-from smartframe.errors import OutputError
+from smartframe.encode import encode, format_from_path, normalise_format
 from smartframe.errors import ByteBudgetError, OptionError
 
 
@@ -69,15 +67,3 @@ def test_format_names():
         normalise_format("gif")
     with pytest.raises(OptionError, match="quality"):
         encode(noise(8, 8), "jpeg", quality=0)
-
-
-def test_write_atomic_leaves_only_the_complete_file(tmp_path):
-    target = tmp_path / "out.jpg"
-    target.write_bytes(b"old")
-    write_atomic(target, b"new contents")
-    assert target.read_bytes() == b"new contents"
-    assert os.listdir(tmp_path) == ["out.jpg"]
-    with pytest.raises(OutputError, match="missing-folder") as raised:
-        write_atomic(tmp_path / "missing-folder" / "x.jpg", b"data")
-    assert isinstance(raised.value, OSError) and raised.value.exit_code == 73
-    assert os.listdir(tmp_path) == ["out.jpg"]

@@ -106,3 +106,28 @@ def test_box_helpers():
     assert a.contains(Box(1, 1, 9, 9)) and not a.contains(b)
     assert a.scaled(2, 0.5) == Box(0, 0, 20, 5)
     assert a.centre == (5, 5)
+
+
+@given(st.integers(1, 5000), st.integers(1, 5000), st.integers(1, 300), st.booleans(), st.booleans(),
+       st.lists(st.floats(0, 1), min_size=4, max_size=4))
+def test_working_grid_maps_edges_to_edges_and_lines_both_ways(sw, sh, reduction, flip_x, flip_y, fractions):
+    """A reduced decode's grid (blocks of ``reduction`` source pixels, the last one partial,
+    first when flipped): the source's edges are the working image's, whole grid lines map
+    back and forth exactly, and the map is monotonic."""
+    from smartframe.geometry import WorkingGrid
+
+    n_w, n_h = math.ceil(sw / reduction), math.ceil(sh / reduction)
+    origin = (sw - n_w * reduction if flip_x else 0.0, sh - n_h * reduction if flip_y else 0.0)
+    grid = WorkingGrid(Size(sw, sh), Size(n_w, n_h), (float(reduction),) * 2, origin)
+    assert grid.to_working(Box.from_size((sw, sh))) == Box(0, 0, n_w, n_h)
+    lines = Box(0, 0, n_w, n_h)
+    for k in range(0, n_w + 1, max(1, n_w // 7)):
+        x = grid.to_source(Box(k, 0, k, 0)).x0
+        assert grid.to_working(Box(x, 0, x, 0)).x0 == pytest.approx(k, abs=1e-9)
+    a, b, c, d = fractions
+    x0, x1 = sorted((a * sw, b * sw))
+    y0, y1 = sorted((c * sh, d * sh))
+    mapped = grid.to_working(Box(x0, y0, x1, y1))
+    assert lines.contains(mapped) and mapped.x0 <= mapped.x1 + 1e-9 and mapped.y0 <= mapped.y1 + 1e-9
+    if not (flip_x or n_w == 1) and x1 <= reduction * (n_w - 1):  # uniform inside the full blocks
+        assert mapped.x1 - mapped.x0 == pytest.approx((x1 - x0) / reduction)

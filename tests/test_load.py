@@ -1,4 +1,5 @@
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from smartframe.errors import (
     ImageTooLargeError,
     NotAnImageError,
     OptionError,
+    UnsupportedImageError,
 )
 from smartframe.geometry import Size
 from smartframe.load import load, open_source
@@ -352,3 +354,23 @@ def test_the_input_file_is_closed_and_only_file_warnings_become_notes(tmp_path: 
     # Pillow drops a stream it was given after load() without closing it; smartframe closes it.
     assert not any(issubclass(w.category, ResourceWarning) for w in leaked), [str(w.message) for w in leaked]
     assert not any("unclosed" in note for note in loaded.notes), loaded.notes
+
+
+def test_heic_without_the_extra_is_unsupported_and_names_the_extra(monkeypatch):
+    """Without pillow-heif, a HEIC is an image smartframe cannot read yet (not a corrupt one):
+    the error says which extra reads it. The extra is simulated away: the import fails and
+    Pillow has no HEIF opener."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    Image.fromarray(marker_image(64, 48)).save(buffer, "HEIF", quality=90)
+    from smartframe.load import header
+
+    monkeypatch.setattr(header, "_HEIF_AVAILABLE", None)  # look for the extra again
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import pillow_heif -> ImportError
+    for registry in (Image.OPEN, Image.MIME, Image.SAVE, Image.EXTENSION):
+        for key in [k for k in registry if k == "HEIF" or registry[k] == "HEIF"]:
+            monkeypatch.delitem(registry, key)
+    with pytest.raises(UnsupportedImageError, match=r"heif.*extra|extra.*heif") as caught:
+        load(buffer.getvalue())
+    assert "KeyError" not in str(caught.value)

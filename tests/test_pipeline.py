@@ -8,7 +8,7 @@ from PIL import Image
 
 import smartframe
 from smartframe.errors import OptionError
-from smartframe.geometry import Size
+from smartframe.geometry import Box, Size
 from smartframe.options import Strategy
 from smartframe.targets import presets
 
@@ -323,3 +323,76 @@ def test_a_presets_formats_bind_the_output(preset, tmp_path):
         with pytest.raises(OptionError):
             result.save(tmp_path / f"out.{fmt}")
         assert not (tmp_path / f"out.{fmt}").exists()
+
+
+# --- the face scale the options need ------------------------------------------------------------
+
+PORTRAIT_12MP = Size(2828, 4242)
+
+
+@pytest.mark.parametrize("options, size, expected", [
+    # faces only steer the window (keep, or auto for a target that accepts faces): searched
+    # from the steering size on, 5% of the shorter side (141.4 px), not from 20 output px (44.2)
+    ({}, "1280x720", 0.05 * 2828),
+    ({"faces": "keep"}, "1280x720", 0.05 * 2828),
+    ({"strategy": "classic"}, "1280x720", 0.05 * 2828),
+    # a policy acts on faces, or the target refuses them: every face of 20 output px matters
+    ({"faces": "flag"}, "1280x720", 20 * 2828 / 1280),
+    ({"faces": "reject"}, "1280x720", 20 * 2828 / 1280),
+    ({"faces": "blur"}, "1280x720", 20 * 2828 / 1280),
+    ({"faces": "avoid"}, "1280x720", 20 * 2828 / 1280),
+    ({}, "sora-2:1280x720", 20 * 2828 / 1280),
+    # a small output: 20 output px is larger than the steering size, and wins
+    ({}, "160x90", 20 * 2828 / 160),
+])
+def test_faces_are_searched_at_the_scale_the_policy_needs(options, size, expected):
+    from smartframe.pipeline import analysis_needs, make_options
+    from smartframe.plan import framing_region
+    from smartframe.targets import parse_target, resolve_target
+
+    opts = make_options(None, options)
+    region = framing_region(PORTRAIT_12MP, opts)
+    target = resolve_target(parse_target(size), (region.width, region.height))
+    maps, faces, min_face_px = analysis_needs(opts, region, [target], source_size=PORTRAIT_12MP)
+    assert faces and min_face_px == pytest.approx(expected)
+
+
+def test_a_face_too_small_to_steer_is_still_refused_in_a_portrait_made_landscape():
+    from smartframe.errors import FacesFoundError
+    from smartframe.scenes import face_scene
+
+    # ~55 px in a 1800x2700 portrait: below the steering size (90 px), ~40 px in a 1280x720 output
+    scene = face_scene(1800, 2700, 900, 2000, 50)
+    with pytest.raises(FacesFoundError):
+        smartframe.frame(scene, "1280x720", faces="reject")
+    flagged = smartframe.frame(scene, "1280x720", faces="flag")
+    assert len(flagged.faces) == 1
+    # faces only guide the window by default; this one cannot, so it is not searched for
+    kept = smartframe.frame(scene, "1280x720")
+    assert kept.image.size == (1280, 720) and kept.faces == ()
+    # a face large enough to steer is found by default and kept whole in the window
+    large = smartframe.frame(face_scene(1800, 2700, 900, 2200, 300), "1280x720")
+    assert len(large.faces) == 1 and large.plan.crop_box.contains(large.faces[0].box, tolerance=1.0)
+
+
+def test_no_analysis_when_the_window_is_the_whole_region():
+    from smartframe.analysis import Maps
+    from smartframe.errors import FacesFoundError
+    from smartframe.pipeline import analysis_needs, make_options
+    from smartframe.scenes import face_scene
+    from smartframe.targets import parse_target
+
+    square = Box.from_size(Size(3464, 3464))
+    needs = lambda size, **o: analysis_needs(make_options(None, o), square, [parse_target(size)],
+                                             source_size=Size(3464, 3464))
+    assert needs("1024x1024")[:2] == (None, False)  # nothing to place, no policy acting on faces
+    assert needs("1024x1024", faces="reject")[:2] == (None, True)  # the policy still needs them
+    assert needs("1280x720")[0] is Maps.SMART  # a window that can move
+    # the output is the whole square either way, and a face is still refused
+    scene = face_scene(900, 900, 450, 450, 200)
+    smart = smartframe.frame(scene, "300x300")
+    assert smart.plan.reason == "window covers the region" and smart.plan.confidence == 1.0
+    assert smart.crop_box == (0.0, 0.0, 900.0, 900.0)
+    assert smart.to_bytes("png") == smartframe.frame(scene, "300x300", strategy="centre").to_bytes("png")
+    with pytest.raises(FacesFoundError):
+        smartframe.frame(scene, "300x300", faces="reject")

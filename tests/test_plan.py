@@ -124,3 +124,76 @@ def test_crop_bounds_below_one_source_pixel_are_refused(bounds, source, allowed)
     with pytest.raises(OptionError) as error:
         plan("1280x720", source=source, strategy="centre", crop_bounds=bounds)
     assert error.value.field == "crop_bounds" and "at least 1x1 source pixel" in str(error.value)
+
+
+# --- every reported face: whole, cut or outside, whether it steered, and why ---------------
+import numpy as np  # noqa: E402
+
+from smartframe.analysis import Face  # noqa: E402
+from smartframe.face_outcomes import (  # noqa: E402
+    GROUP_RULE_ONLY,
+    LARGER_THAN_WINDOW,
+    NOT_KEPT_OUT,
+    TOO_SMALL_TO_STEER,
+)
+
+SOURCE_FACES = Size(1600, 900)
+BIG_A = Face(700, 300, 800, 400, 0.9)  # in the centred 9:16 window of 1600x900 (x 547..1053)
+BIG_B = Face(900, 300, 1000, 400, 0.9)
+SMALL_ON_EDGE = Face(1030, 300, 1060, 330, 0.9)  # 30 px: under 5% of 900; across the right edge
+GROUP_ON_EDGE = Face(1030, 300, 1130, 400, 0.8, source="group")
+WIDER_THAN_WINDOW = Face(500, 100, 1100, 700, 0.95)  # 600 px wide, the window 506
+
+
+def face_plan(detected, steering, *, source=SOURCE_FACES, size="720x1280", **options):
+    analysis = Analysis(importance=np.ones((90, source.width // 10), np.float32), grid_scale=(0.1, 0.1),
+                        faces=tuple(detected), steering_faces=tuple(steering))
+    return plan_frame(parse_target(size), source, FrameOptions(**options), analysis)
+
+
+@pytest.mark.parametrize("faces, steering, options, reason, states", [
+    # all kept
+    ((BIG_A, BIG_B), (BIG_A, BIG_B), {}, "faces: kept 2 of 2 whole; centre",
+     [("whole", True, ""), ("whole", True, "")]),
+    # a face too small to steer, on the centred window's edge: spared (the window moves a
+    # little to hold it whole rather than slice it)
+    ((BIG_A, SMALL_ON_EDGE), (BIG_A,), {}, "faces: kept 2 of 2 whole; subject",
+     [("whole", True, ""), ("whole", False, TOO_SMALL_TO_STEER)]),
+    # a face accepted by the group rule only, on the edge: spared too (left outside, cheaper)
+    ((BIG_A, GROUP_ON_EDGE), (BIG_A,), {},
+     f"faces: kept 1 of 2 whole; 1 outside: {GROUP_RULE_ONLY}; subject",
+     [("whole", True, ""), ("outside", False, GROUP_RULE_ONLY)]),
+    # one larger than the window: it steers but cannot be whole
+    ((WIDER_THAN_WINDOW,), (WIDER_THAN_WINDOW,), {},
+     f"faces: kept 0 of 1 whole; 1 cut: {LARGER_THAN_WINDOW}; centre",
+     [("cut", True, LARGER_THAN_WINDOW)]),
+    # the centre strategy does not look at faces: it says so for the one it cuts
+    ((BIG_A, SMALL_ON_EDGE), (BIG_A,), {"strategy": "centre"},
+     "faces: kept 1 of 2 whole; 1 cut: strategy 'centre' does not look at faces; centre of the frame",
+     [("whole", False, "strategy 'centre' does not look at faces"),
+      ("cut", False, "strategy 'centre' does not look at faces")]),
+])
+def test_the_plan_says_what_happened_to_every_face(faces, steering, options, reason, states):
+    plan = face_plan(faces, steering, **options)
+    assert plan.reason == reason
+    assert [(o.in_window, o.steers, o.why) for o in plan.face_outcomes] == states
+    report = plan.to_dict()["faces"]
+    assert [(f["in_window"], f["steers"], f["why"]) for f in report] == states
+    for face, outcome in zip(faces, plan.face_outcomes):  # the states are the geometry's
+        inside = face.box.intersection(plan.crop_box).area / face.box.area
+        assert outcome.shown == pytest.approx(inside)
+        assert (outcome.in_window == "whole") == plan.crop_box.contains(face.box)
+
+
+def test_avoid_says_which_faces_it_could_not_keep_out():
+    in_every_window = Face(480, 300, 520, 340, 0.9)  # 1000x900 to 9:16: every window holds it
+    avoidable = Face(900, 300, 960, 360, 0.9)
+    plan = face_plan((in_every_window, avoidable), (), source=Size(1000, 900), faces="avoid")
+    assert [(o.in_window, o.steers, o.why) for o in plan.face_outcomes] == [
+        ("whole", True, NOT_KEPT_OUT), ("outside", True, "")]
+    assert plan.reason.startswith(f"faces: kept 1 of 2 out of the window; 1 whole in it: {NOT_KEPT_OUT}; ")
+
+
+def test_a_plan_without_faces_keeps_its_reason():
+    plan = face_plan((), ())
+    assert plan.face_outcomes == () and not plan.reason.startswith("faces")

@@ -215,13 +215,13 @@ def test_redaction_of_most_of_the_frame_warns_and_of_all_of_it_fails(method):
 def test_reasons_say_when_a_face_is_cut_or_could_not_be_kept_out():
     tall_face = face_scene(900, 1600, 450, 700, 700)  # the face is taller than a 16:9 window
     cut = smartframe.frame(tall_face, "1280x720", faces="flag")
-    assert cut.plan.reason == "faces: kept 0 of 1 whole, 1 cut (1 larger than the window)"
+    assert cut.plan.reason == "faces: kept 0 of 1 whole; 1 cut: larger than the window; subject"
     centred = face_scene(1000, 900, 500, 450, 200)  # in every 9:16 window
     forced = smartframe.frame(centred, "720x1280", faces="avoid")
-    assert forced.plan.reason == "faces: 1 of 1 could not be kept out of the window"
+    assert forced.plan.reason == "faces: kept 0 of 1 out of the window; 1 whole in it: could not be kept out; centre"
     assert any("redacted (blur)" in w for w in forced.warnings)
     kept = smartframe.frame(one_face(), "720x1280", faces="flag")
-    assert kept.plan.reason == "faces: kept 1 of 1"  # whole: no cut reported
+    assert kept.plan.reason == "faces: kept 1 of 1 whole; moved for the faces"  # whole: no cut reported
 
 
 def test_check_reports_faces_with_boxes_sizes_and_scores():

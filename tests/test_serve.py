@@ -255,13 +255,115 @@ def test_frame_as_json_on_request_and_from_a_multipart_form(server):
     assert result["report"]["fit"] == "pad"
 
     boundary = "----smartframe" + uuid.uuid4().hex
-    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
             f"Content-Type: image/jpeg\r\n\r\n").encode() + PLAIN_JPEG + f"\r\n--{boundary}--\r\n".encode()
     reply = server.post("/v1/frame?size=300x500&format=webp", form,
                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert reply.status == 200 and reply.headers["content-type"] == "image/webp"
     assert decode(reply.body).size == (300, 500)
+
+
+def _form(*parts: tuple[str, str | None, bytes]) -> bytes:
+    """A multipart body (boundary ``xyz``) of ``(name, filename or None, data)`` parts."""
+    body = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--xyz\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+    return body + b"--xyz--\r\n"
+
+
+# A form carries the image, in one field named 'image', and nothing else: a file in another
+# field, a second image, or an option sent as a form field would otherwise be used, or ignored,
+# silently (the options are query parameters; a repeated one is refused the same way).
+FORMS = [
+    ("the image", [("image", "a.jpg", b"IMG")], None),
+    ("the image without a file name", [("image", None, b"IMG")], None),
+    ("a file in another field", [("file", "a.jpg", b"IMG")], ("BadForm", "a file named 'file'")),
+    ("the image and another file", [("image", "a.jpg", b"IMG"), ("photo", "b.jpg", b"B")],
+     ("BadForm", "a file named 'photo'")),
+    ("an option as a form field", [("size", None, b"sora-2"), ("image", "a.jpg", b"IMG")],
+     ("BadForm", "a field named 'size'")),
+    ("two images", [("image", "a.jpg", b"IMG"), ("image", "b.jpg", b"B")], ("BadForm", "2 fields named 'image'")),
+    ("no field", [], ("NoImage", "a field named 'image'")),
+    ("an empty image", [("image", "a.jpg", b"")], ("NoImage", "a field named 'image'")),
+]
+
+
+@pytest.mark.parametrize("parts, refusal", [f[1:] for f in FORMS], ids=[f[0] for f in FORMS])
+def test_a_form_holds_one_image_field_and_nothing_else(parts, refusal):
+    from smartframe.serve.errors import ApiError
+    from smartframe.serve.upload import image_from_form
+
+    body = _form(*parts)
+    if refusal is None:
+        assert image_from_form(body, "multipart/form-data; boundary=xyz") == b"IMG"
+        return
+    with pytest.raises(ApiError) as raised:
+        image_from_form(body, "multipart/form-data; boundary=xyz")
+    error = raised.value
+    assert (error.status, error.kind, error.type) == (400, "usage", refusal[0])
+    assert refusal[1] in error.message
+
+
+def test_a_refused_form_is_a_400_naming_the_field(server):
+    reply = server.post("/v1/frame?size=320x180", _form(("upload", "a.jpg", PLAIN_JPEG)),
+                        headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert reply.status == 400, reply
+    assert reply.json()["error"]["type"] == "BadForm" and "'upload'" in reply.json()["error"]["message"]
+    reply = server.post("/v1/frame?size=320x180", _form(("image", "a.jpg", PLAIN_JPEG), ("image", "b.jpg", FACE_JPEG)),
+                        headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert reply.status == 400 and "one image per request" in reply.json()["error"]["message"]
+
+
+# (format, quality): the service warns in the report exactly where the CLI warns.
+ENCODE_SETTINGS = [("png", 50), ("jpeg", 50), ("webp", 50), ("png", None)]
+
+
+@pytest.mark.parametrize("fmt, quality", ENCODE_SETTINGS, ids=[f"{f}-{q}" for f, q in ENCODE_SETTINGS])
+def test_the_service_warns_where_the_cli_warns(server, tmp_path, fmt, quality):
+    from click.testing import CliRunner
+
+    from smartframe.cli import main
+
+    query = f"size=320x180&format={fmt}" + (f"&quality={quality}" if quality else "")
+    reply = server.post(f"/v1/frame?{query}", PLAIN_JPEG)
+    assert reply.status == 200, reply
+    said = [w for w in json.loads(reply.headers["smartframe-report"])["warnings"] if "does nothing" in w]
+    several = server.post(f"/v1/frame?{query.replace('320x180', '320x180,180x320')}", PLAIN_JPEG).json()
+    source = tmp_path / "in.jpg"
+    source.write_bytes(PLAIN_JPEG)
+    args = ["frame", str(source), "-s", "320x180", "-o", str(tmp_path / "out") + "/", "--format", fmt]
+    printed = CliRunner().invoke(main, args + (["--quality", str(quality)] if quality else []))
+    assert printed.exit_code == 0, printed.output
+    cli_warns = "does nothing for PNG" in printed.stderr
+    if fmt == "png" and quality:
+        assert cli_warns and said == [f"quality={quality} does nothing for PNG output (PNG is lossless)"]
+        assert all(said[0] in r["report"]["warnings"] for r in several["results"])
+    else:
+        assert not cli_warns and said == []
+
+
+def test_the_page_is_native_modules_served_as_javascript(server):
+    """Every script of the page is an ES module served with a JavaScript media type (a browser
+    refuses to run a module served otherwise), and every module it imports is served."""
+    import re
+    from importlib import resources
+
+    page = server.get("/").body.decode()
+    assert '<script type="module" src="/static/app.js"></script>' in page
+    assert "<script" not in page.replace('<script type="module" src="/static/app.js"></script>', "")
+    folder = resources.files("smartframe.serve").joinpath("static")
+    modules = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".js"))
+    assert len(modules) >= 6  # the API client, the form, the check, the results, the overlay, the entry
+    for name in modules:
+        reply = server.get(f"/static/{name}")
+        assert reply.status == 200 and reply.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert "script-src 'self'" in reply.headers["content-security-policy"]
+        source = reply.body.decode()
+        assert len(source.splitlines()) < 300, name  # one concern per module
+        for imported in re.findall(r'^import .* from "([^"]+)";$', source, re.M):
+            assert imported.startswith("./") and imported[2:] in modules, (name, imported)  # nothing from elsewhere
+        assert "fetch(" not in source or name == "api.js", name  # one API client
 
 
 def test_explain_returns_the_overlay(server):
@@ -292,7 +394,8 @@ def _png_declaring(width: int, height: int) -> bytes:
     return png_declaring(width, height)
 
 
-FORM_WITHOUT_IMAGE = b'--xyz\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--xyz--\r\n'
+FORM_WITHOUT_IMAGE = b'--xyz--\r\n'
+FORM_WITH_ANOTHER_FIELD = b'--xyz\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--xyz--\r\n'
 
 ERROR_CASES = [
     # (query, body, status, kind, type, option)
@@ -309,6 +412,7 @@ ERROR_CASES = [
     ("/v1/explain?size=sora-2&max_side=10", "face", 400, "usage", "OptionError", "max_side"),
     ("/v1/frame?size=sora-2", "", 415, "input", "NotAnImageError", None),
     ("/v1/frame?size=sora-2", "form-without-image", 400, "usage", "NoImage", None),
+    ("/v1/frame?size=sora-2", "form-with-another-field", 400, "usage", "BadForm", None),
     ("/v1/frame?size=sora-2", "text", 415, "input", "NotAnImageError", None),
     ("/v1/check?size=sora-2", "truncated", 422, "input", "CorruptImageError", None),
     ("/v1/check?size=sora-2", "bomb", 413, "input", "ImageTooLargeError", None),
@@ -322,7 +426,8 @@ ERROR_CASES = [
 def test_errors_are_json_with_the_librarys_kind_and_a_fitting_status(server, path, body, status, kind,
                                                                      type_, option):
     data = {"face": FACE_JPEG, "": b"", "text": b"just some text, not a picture",
-            "truncated": FACE_JPEG[: len(FACE_JPEG) // 3], "form-without-image": FORM_WITHOUT_IMAGE, "bomb": _png_declaring(20000, 20000)}[body]
+            "truncated": FACE_JPEG[: len(FACE_JPEG) // 3], "form-without-image": FORM_WITHOUT_IMAGE,
+            "form-with-another-field": FORM_WITH_ANOTHER_FIELD, "bomb": _png_declaring(20000, 20000)}[body]
     headers = {"Content-Type": "multipart/form-data; boundary=xyz"} if body.startswith("form") else {}
     reply = server.post(path, data, headers=headers)
     assert reply.status == status, reply

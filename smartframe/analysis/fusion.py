@@ -36,7 +36,7 @@ from .faces import Face
 from .saliency import DEFAULT_PARAMS, SaliencyParams, add_face_blocks
 
 __all__ = ["FusionParams", "DEFAULT_FUSION", "Fused", "mean_one", "subject_weight", "fuse_maps",
-           "steering_faces", "face_grid_boxes", "fused_importance"]
+           "steering_min_size", "steering_faces", "face_grid_boxes", "fused_importance"]
 
 _EPS = 1e-9
 
@@ -109,12 +109,19 @@ def _power(values: np.ndarray, gamma: float) -> np.ndarray:
     return values if gamma == 1 else np.power(np.maximum(values, 0), gamma)
 
 
+def steering_min_size(source_short_side: float, params: FusionParams = DEFAULT_FUSION) -> float:
+    """The size (longer side, source pixels) from which a face steers the window:
+    ``params.steering_min_face_share`` x ``source_short_side`` (source pixels). The pipeline
+    searches faces from this size on when they only steer the window (no policy acts on them)."""
+    return params.steering_min_face_share * source_short_side
+
+
 def steering_faces(faces: Sequence[Face], source_short_side: float,
                    params: FusionParams = DEFAULT_FUSION) -> tuple[Face, ...]:
     """The faces (source pixels) that steer the window: those at least
-    ``params.steering_min_face_share`` x ``source_short_side`` (source pixels) long, and
-    accepted on their own re-look score rather than the detector's group rule."""
-    floor = params.steering_min_face_share * source_short_side
+    :func:`steering_min_size` long, and accepted on their own re-look score rather than the
+    detector's group rule."""
+    floor = steering_min_size(source_short_side, params)
     return tuple(face for face in faces if face.size >= floor
                  and not (params.steering_needs_own_score and face.source == "group"))
 

@@ -128,6 +128,21 @@ def _register_optional_decoders() -> None:
 
 _HEIF_AVAILABLE: bool | None = None
 
+#: What the error says when a HEIC/HEIF arrives without the extra that reads it.
+HEIF_EXTRA_HINT = ("HEIC/HEIF needs the optional 'heif' extra (the pillow-heif decoder): "
+                   "pip install \".[heif]\" in the smartframe checkout, or pip install pillow-heif")
+
+
+def _open_formats() -> tuple[str, ...]:
+    """The formats of ``_FORMATS`` that Pillow can open in this process.
+
+    Why: ``Image.open(formats=...)`` raises KeyError for a listed format that has no opener
+    (HEIF without pillow-heif, AVIF on a Pillow built without it), which would turn a HEIC
+    into a "corrupt" image; a format left out here is named by :func:`_unidentified`."""
+    _register_optional_decoders()
+    Image.init()  # Pillow's open() would run it anyway to find WEBP, TIFF and AVIF
+    return tuple(fmt for fmt in _FORMATS if fmt in Image.OPEN)
+
 
 def _looks_like_heif(head: bytes) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] in {b"heic", b"heix", b"hevc", b"heim", b"heis",
@@ -255,8 +270,7 @@ def _unidentified(fp: BinaryIO, name: str) -> NotAnImageError | CorruptImageErro
     head = fp.read(16)
     fmt = _sniff(head)
     if fmt == "HEIF" and not _HEIF_AVAILABLE:
-        return UnsupportedImageError(
-            "HEIC/HEIF needs the optional decoder: pip install 'smartframe[heif]'", source=name)
+        return UnsupportedImageError(HEIF_EXTRA_HINT, source=name)
     opener = Image.OPEN.get(fmt) if fmt else None
     if opener is not None:
         factory, _accept = opener

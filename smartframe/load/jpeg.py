@@ -16,7 +16,7 @@ import numpy as np
 from ..geometry import Size
 from ..native import captured_stderr
 
-__all__ = ["DCT_SCALES", "dct_scale", "decode_dct", "upright"]
+__all__ = ["DCT_SCALES", "dct_scale", "decode_dct", "upright", "reversed_axes"]
 
 #: The DCT-domain reductions libjpeg offers.
 DCT_SCALES = (1, 2, 4, 8)
@@ -33,6 +33,17 @@ _UPRIGHT_ARRAY = {
     7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
     8: lambda a: a.transpose(1, 0, 2)[::-1],
 }
+
+# Which upright axes (x, y) run against the stored ones, for each EXIF orientation (as above).
+_REVERSED_AXES = {1: (False, False), 2: (True, False), 3: (True, True), 4: (False, True),
+                  5: (False, False), 6: (True, False), 7: (True, True), 8: (False, True)}
+
+
+def reversed_axes(orientation: int) -> tuple[bool, bool]:
+    """Whether the upright x and y axes run backwards along the stored image's axes, for EXIF
+    ``orientation``: a reduced decode's partial edge pixel (at the stored image's right and
+    bottom) then lands at the upright image's left or top."""
+    return _REVERSED_AXES[orientation]
 
 
 def dct_scale(stored_size: Size, max_reduction: float) -> int:

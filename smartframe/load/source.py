@@ -14,11 +14,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImageTooLargeError, OptionError
-from ..geometry import Size
+from ..geometry import Size, WorkingGrid
 from ..options import AlphaPolicy, Colour, Limits
 from .convert import _array_to_rgb, _box_reduce, _convert, _exif_bytes, _with_opaque_alpha, flatten_alpha
 from .header import (
-    _FORMATS,
     _MAX_JPEG_SCANS,
     _SELF_ORIENTING_FORMATS,
     SourceInfo,
@@ -27,11 +26,11 @@ from .header import (
     _describe,
     _jpeg_scans,
     _open_bytes,
+    _open_formats,
     _reading,
-    _register_optional_decoders,
     _unidentified,
 )
-from .jpeg import DCT_SCALES, decode_dct, upright
+from .jpeg import DCT_SCALES, decode_dct, reversed_axes, upright
 from .memory import _decoder_bytes, _mib
 
 __all__ = ["Source", "LoadedImage", "OpenedSource", "open_source", "load"]
@@ -46,14 +45,25 @@ class LoadedImage:
 
     ``pixels`` is a read-only HxWxC uint8 array, RGB (C=3) or RGBA (C=4, only with
     ``alpha="keep"``), upright, sRGB -- at the *working* resolution, which may be smaller
-    than the source after a reduced decode. ``working_scale`` maps source pixels to
-    working pixels: ``x_working = x_source * working_scale[0]``.
+    than the source after a reduced decode.
+
+    The working grid: a reduced decode averages ``reduction`` x ``reduction`` blocks of
+    source pixels, so one working pixel is exactly ``reduction`` source pixels wide and high,
+    but the last block along each stored axis is partial (the source's side is rarely a
+    multiple of ``reduction``). ``working_origin`` is where working pixel 0 starts, in upright
+    source pixels: 0, or negative by the missing part of a partial block when the EXIF
+    orientation put that block first. Hence ``x_working = (x_source - working_origin[0]) *
+    working_scale[0]`` inside the image, and the source's edges are the working image's edges
+    (:attr:`grid` is that exact map, which planning and rendering use); analysis, which reads
+    coarse maps, uses the scale alone (off by under one working pixel near a cut edge pixel).
     """
 
     pixels: np.ndarray
     info: SourceInfo
     notes: tuple[str, ...]
     exif: bytes | None = None
+    reduction: int = 1
+    working_origin: tuple[float, float] = (0.0, 0.0)
 
     @property
     def size(self) -> Size:
@@ -62,8 +72,15 @@ class LoadedImage:
 
     @property
     def working_scale(self) -> tuple[float, float]:
+        """Working pixels per source pixel, along x and y (the same: ``1 / reduction``)."""
+        return (1.0 / self.reduction, 1.0 / self.reduction)
+
+    @property
+    def grid(self) -> WorkingGrid:
+        """The exact map between source and working pixels (see the class docstring)."""
         height, width = self.pixels.shape[:2]
-        return (width / self.info.size.width, height / self.info.size.height)
+        return WorkingGrid(self.info.size, Size(width, height), (float(self.reduction),) * 2,
+                           self.working_origin)
 
 
 
@@ -154,14 +171,17 @@ class OpenedSource:
             elif pixels.shape[2] == 3 and alpha is AlphaPolicy.KEEP:
                 pixels = _with_opaque_alpha(pixels)
             exif = None
+            reduction, orientation = 1, 1
         elif (direct := self._decode_baseline_jpeg(max_reduction, alpha, notes)) is not None:
-            pixels, exif = direct
+            pixels, exif, reduction = direct
+            orientation = info.orientation
         else:
             image = self._draft(max_reduction, notes)
             # TIFF comes out of Pillow upright; every other format as stored.
             decoded_from = info.size if image.format in _SELF_ORIENTING_FORMATS else info.stored_size
             done = decoded_from.width / image.size[0]  # the reduction the decoder makes (JPEG)
             factor = max(1, math.floor(max_reduction / done + 1e-9))
+            reduction = _draft_scale(decoded_from, Size(*image.size)) * factor
             reduced = (math.ceil(image.size[0] / factor), math.ceil(image.size[1] / factor))
             channels = 4 if alpha is AlphaPolicy.KEEP else 3
             self._check_memory([("the working image", reduced[0] * reduced[1] * channels)], notes)
@@ -179,7 +199,8 @@ class OpenedSource:
                 exif = _exif_bytes(self._image, notes)
         pixels = np.ascontiguousarray(pixels)
         pixels.flags.writeable = False
-        return LoadedImage(pixels=pixels, info=info, notes=tuple(notes), exif=exif)
+        return LoadedImage(pixels=pixels, info=info, notes=tuple(notes), exif=exif, reduction=reduction,
+                           working_origin=_working_origin(info.size, pixels.shape, reduction, orientation))
 
     def _baseline_jpeg(self) -> bool:
         """Whether :meth:`decode` reads this file with OpenCV (see _decode_baseline_jpeg)."""
@@ -195,8 +216,9 @@ class OpenedSource:
         return self._jpeg_data
 
     def _decode_baseline_jpeg(self, max_reduction: float, alpha: AlphaPolicy,
-                              notes: list[str]) -> tuple[np.ndarray, bytes | None] | None:
-        """Decode a baseline JPEG with OpenCV: upright pixels and the EXIF block, or None.
+                              notes: list[str]) -> tuple[np.ndarray, bytes | None, int] | None:
+        """Decode a baseline JPEG with OpenCV: upright pixels, the EXIF block and the
+        reduction (source pixels per working pixel), or None.
 
         Why: Pillow keeps RGB as 4 bytes a pixel, so handing its pixels to NumPy costs a
         packing copy (about 10 ms for a 12 MP photo decoded at 1/2); OpenCV's libjpeg-turbo
@@ -235,7 +257,7 @@ class OpenedSource:
             notes.append(f"EXIF orientation {info.orientation} applied")
         with _reading(info.name, "read the EXIF block", notes):
             exif = _exif_bytes(self._image, notes)
-        return pixels, exif
+        return pixels, exif, scale * factor
 
     def _draft(self, max_reduction: float, notes: list[str]) -> Image.Image:
         """Ask a JPEG decoder for the smallest scale (1/2, 1/4, 1/8) the caller allows.
@@ -266,6 +288,27 @@ class OpenedSource:
             self._image.load()
 
 
+def _draft_scale(stored: Size, decoded: Size) -> int:
+    """The DCT scale (1, 2, 4 or 8) a decoder used to turn ``stored`` into ``decoded``:
+    libjpeg rounds each side up, ``ceil(side / scale)``. When several scales give the same
+    size (a side of one working pixel), any of them is the same grid for the pixels there."""
+    for scale in DCT_SCALES:
+        if (math.ceil(stored.width / scale), math.ceil(stored.height / scale)) == tuple(decoded):
+            return scale
+    raise AssertionError(f"a {stored} image decoded to {decoded}: not a DCT scale")
+
+
+def _working_origin(size: Size, shape: tuple[int, ...], reduction: int,
+                    orientation: int) -> tuple[float, float]:
+    """Where working pixel 0 starts in upright source pixels (see :class:`LoadedImage`): the
+    partial block of a reduced decode is at the stored right and bottom, so on an axis the
+    orientation reversed the grid starts before 0 by the part of that block that is missing."""
+    height, width = shape[:2]
+    flip_x, flip_y = reversed_axes(orientation)
+    return (float(size.width - width * reduction) if flip_x else 0.0,
+            float(size.height - height * reduction) if flip_y else 0.0)
+
+
 def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
     """Read the header of ``source`` and check it against ``limits``.
 
@@ -278,12 +321,12 @@ def open_source(source: Source, *, limits: Limits = Limits()) -> OpenedSource:
     if isinstance(source, Image.Image):
         return _open_pil(source, limits)
     name, fp, file_bytes = _open_bytes(source, limits)
-    _register_optional_decoders()
+    formats = _open_formats()
     notes: list[str] = []
     try:
         with _reading(name, "read the image header", notes):
             try:
-                image = Image.open(fp, formats=_FORMATS)
+                image = Image.open(fp, formats=formats)
             except Image.DecompressionBombError as error:
                 raise ImageTooLargeError(_bomb_message(error, limits), source=name) from None
             except UnidentifiedImageError:

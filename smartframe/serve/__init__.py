@@ -1,6 +1,6 @@
 """``smartframe serve``: pre-screening and framing as an HTTP service.
 
-``pip install "smartframe[serve]"``, then ``smartframe serve`` (127.0.0.1:8000). The modules,
+``pip install ".[serve]"`` (in the smartframe checkout), then ``smartframe serve`` (127.0.0.1:8000). The modules,
 in the order a request meets them::
 
     config.py   ServeConfig: flags / environment -> one validated settings object
@@ -11,7 +11,8 @@ in the order a request meets them::
     worker.py   inside a worker: models loaded once, then library calls
     errors.py   the library's error kinds -> HTTP statuses and JSON bodies
     metrics.py  Prometheus metrics;  openapi.py  the OpenAPI description
-    static/     the upload page (plain HTML, CSS and JS)
+    static/     the upload page: HTML, CSS and native ES modules (app.js, the entry, imports
+                api.js, form.js, check.js, frames.js, overlay.js); no build step
 """
 
 from __future__ import annotations

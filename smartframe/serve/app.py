@@ -56,13 +56,27 @@ SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
-_ENDPOINTS = ("/", "/static/app.js", "/static/style.css", "/static/icon.svg", "/openapi.json",
-              "/healthz", "/readyz", "/metrics", "/v1/check", "/v1/frame", "/v1/explain", "/v1/presets")
-_STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
-           "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
-           "/static/style.css": ("style.css", "text/css; charset=utf-8"),
-           "/static/icon.svg": ("icon.svg", "image/svg+xml")}
+#: The page's files: ``smartframe/serve/static/*``, each served at ``/static/<name>`` (the page
+#: itself at ``/``) with the media type of its extension. The scripts are native ES modules,
+#: which a browser runs only when served with a JavaScript media type.
+_MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
+
+def _static_files() -> dict[str, tuple[str, str]]:
+    """``{url path: (file name, media type)}`` for every file of the page."""
+    folder = resources.files("smartframe.serve").joinpath("static")
+    found = {"/": ("index.html", _MEDIA_TYPES[".html"])}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        suffix = "." + entry.name.rsplit(".", 1)[-1] if "." in entry.name else ""
+        if entry.is_file() and entry.name != "index.html" and suffix in _MEDIA_TYPES:
+            found[f"/static/{entry.name}"] = (entry.name, _MEDIA_TYPES[suffix])
+    return found
+
+
+_STATIC = _static_files()
+_ENDPOINTS = (*_STATIC, "/openapi.json", "/healthz", "/readyz", "/metrics", "/v1/check", "/v1/frame",
+              "/v1/explain", "/v1/presets")
 
 class _Shell:
     """Pure ASGI middleware for what every request gets: a request id, the security headers,
@@ -219,7 +233,7 @@ class _Server:
             entry = results[0]
             return Response(entry["data"], media_type=entry["media_type"], headers={
                 "smartframe-report": _header_json(entry["report"]),
-                "content-disposition": f'inline; filename="smartframe-{entry["name"]}"',
+                "content-disposition": f'inline; filename="{entry["name"]}"',
                 "cache-control": "no-store"})
         return JSONResponse({"results": [
             {"report": e["report"], "media_type": e["media_type"], "name": e["name"],
@@ -238,11 +252,7 @@ class _Server:
 
     async def presets(self, request: Request) -> Response:
         self.authorise(request)
-        return JSONResponse([{
-            "name": p.name, "provider": p.provider, "sizes": [str(s) for s in p.sizes],
-            "formats": list(p.formats), "max_bytes": p.max_bytes, "refuses_faces": p.refuses_faces,
-            "model": p.model, "defaults": list(p.defaults), "deprecated": p.deprecated,
-            "notes": p.notes, "sources": list(p.sources)} for p in presets().values()])
+        return JSONResponse([preset.to_dict() for preset in presets().values()])
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})

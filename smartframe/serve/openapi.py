@@ -12,13 +12,14 @@ __all__ = ["openapi"]
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _IMAGE_BODY = {
     "required": True,
-    "description": "The image: the raw bytes (any Content-Type), or a multipart/form-data field "
-                   "named `image`. Formats are recognised from the content.",
+    "description": "The image: the raw bytes (any Content-Type), or a multipart/form-data form "
+                   "with one field, named `image` (any other field, or a second `image`, is a 400: "
+                   "options are query parameters). Formats are recognised from the content.",
     "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "image/*": {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-            "image": {"type": "string", "format": "binary"}}}},
+            "image": {"type": "string", "format": "binary"}}, "additionalProperties": False}},
     },
 }
 

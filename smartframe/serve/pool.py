@@ -21,21 +21,18 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
-import os
 import pickle
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
 
-from ..processes import exit_text
+from ..processes import START_LIMIT, exit_text, process_context, threads_per_worker
 from .worker import worker_main
 
 __all__ = ["WorkerPool", "Overloaded", "WorkerDied", "WorkerTimedOut", "WorkerStartError"]
 
 log = logging.getLogger("smartframe.serve")
 
-#: Seconds a worker may take to start (imports, models) before it counts as failed.
-START_LIMIT = 120.0
 
 
 class Overloaded(Exception):
@@ -52,16 +49,6 @@ class WorkerTimedOut(Exception):
 
 class WorkerStartError(Exception):
     """A worker process could not start (its models did not load, or it died starting)."""
-
-
-def _context():
-    """forkserver where the platform has it: workers start from a clean, small process (never
-    forked from the server with its event loop and threads); spawn elsewhere."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["smartframe.serve.worker"])
-        return context
-    return multiprocessing.get_context("spawn")
 
 
 @dataclass
@@ -152,8 +139,8 @@ class WorkerPool:
 
     def __init__(self, size: int, *, threads: int | None = None, on_restart=None) -> None:
         self.size = size
-        self.threads = threads or max(1, (os.cpu_count() or 1) // size)
-        self._context = _context()
+        self.threads = threads or threads_per_worker(size)
+        self._context = process_context("smartframe.serve.worker")
         self._workers: list[_Worker] = []
         self._idle: asyncio.LifoQueue[_Worker] | None = None
         self._pipes = concurrent.futures.ThreadPoolExecutor(max_workers=2 * size + 2,

@@ -62,7 +62,7 @@ async def read_upload(request: Request, limit: int, deadline: float) -> bytes | 
 
 
 def image_from_form(body: bytes | bytearray, content_type: str) -> bytes:
-    """The bytes of the form's ``image`` field (or of its only file field)."""
+    """The bytes of the form's one ``image`` field; any other field is a usage error (400)."""
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
@@ -95,14 +95,26 @@ def image_from_form(body: bytes | bytearray, content_type: str) -> bytes:
         parser.finalize()
     except Exception as error:  # noqa: BLE001 -- python-multipart's parse errors have no common base
         raise ApiError(400, "usage", "BadForm", f"the multipart form cannot be parsed ({error})") from None
-    named, files = None, []
+    return _the_image_part(parts)
+
+
+def _the_image_part(parts: list[tuple[dict[bytes, bytes], bytearray]]) -> bytes:
+    """The one ``image`` part of a parsed form. Any other field is refused, naming it: the
+    options are query parameters, and a field the server would not read must not pass silently
+    (nor a second ``image``, as a repeated query parameter is refused)."""
+    found: list[bytearray] = []
     for headers, data in parts:
         _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        if disposition.get(b"name") == FORM_FIELD.encode():
-            named = data
-        if b"filename" in disposition:
-            files.append(data)
-    found = named if named is not None else (files[0] if len(files) == 1 else None)
-    if not found:
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if name != FORM_FIELD:
+            what = "a file" if b"filename" in disposition else "a field"
+            raise ApiError(400, "usage", "BadForm", f"the form has {what} named {name!r}: this server reads "
+                           f"only the image, in a field named '{FORM_FIELD}' (options are query "
+                           "parameters: ?size=...)")
+        found.append(data)
+    if len(found) > 1:
+        raise ApiError(400, "usage", "BadForm", f"the form has {len(found)} fields named '{FORM_FIELD}': "
+                       "send one image per request")
+    if not found or not found[0]:
         raise ApiError(400, "usage", "NoImage", f"the form has no image: send it in a field named '{FORM_FIELD}'")
-    return bytes(found)
+    return bytes(found[0])

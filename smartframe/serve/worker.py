@@ -25,10 +25,11 @@ import numpy as np
 from PIL import Image
 
 from ..check import RULES, check
-from ..encode import encode
+from ..encode import encode, unused_settings
 from ..errors import SmartframeError
 from ..explain import explain
 from ..native import captured_stderr
+from ..outputs import folder_names
 from ..pipeline import frame_sizes
 from ..processes import exit_with_parent
 from .errors import from_library, internal_error
@@ -63,19 +64,24 @@ def _check(call: CheckCall, body: bytes) -> dict:
         for rule in RULES]
     data["refuses_faces"] = report.target.refuses_faces
     data["faces_detected"] = faces_looked_for
-    # The CLI's --json order: ok, violations, faces first.
-    return {"ok": data.pop("ok"), "violations": data.pop("violations"), "faces": data.pop("faces"), **data}
+    return data  # the CLI's --json order: ok, violations, faces first
 
 
 def _frame(call: FrameCall, body: bytes) -> dict:
     results = frame_sizes(body, call.sizes, options=call.options)
+    # The download names: the outputs' names in a folder (two targets of one size differ).
+    names = folder_names("smartframe", [(r.target, call.encode.get("format") or r.default_format())
+                                        for r in results])
     outputs = []
-    for result in results:
+    for result, name in zip(results, names):
         encoded = result.encode(**call.encode)
         report = result.report()
+        # As the CLI warns about them: settings that did nothing for this output.
+        report["warnings"] += [w for w in unused_settings(encoded.format, quality=call.encode.get("quality"))
+                               if w not in report["warnings"]]
         report["output"] = {"format": encoded.format, "bytes": len(encoded), "quality": encoded.quality}
         outputs.append({"report": report, "media_type": MIME[encoded.format], "data": encoded.data,
-                        "name": f"{result.output_size}.{'jpg' if encoded.format == 'jpeg' else encoded.format}"})
+                        "name": name})
     return {"results": outputs}
 
 

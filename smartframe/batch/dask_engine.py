@@ -1,10 +1,10 @@
-"""The Dask engine of :func:`smartframe.frame_many`: the same tasks, run on a Dask cluster.
+"""Batch stage 5b, the Dask engine: the tasks of :func:`smartframe.frame_many` on a Dask cluster.
 
 The only module that imports ``distributed``, and only when a scheduler is asked for, so
-smartframe works without Dask installed (``pip install "smartframe[dask]"`` adds it).
+smartframe works without Dask installed (``pip install ".[dask]"`` in the checkout adds it).
 
 The client process (the one calling ``frame_many``) keeps the manifest; workers run
-:func:`smartframe.batch.frame_item` and write outputs atomically into the shared output
+:func:`smartframe.batch.item.frame_item` and write outputs atomically into the shared output
 folder. Each worker is prepared once by a worker plugin (the per-process initializer of the
 local engine). One task per worker thread is in flight at a time, so the time limit counts
 from when a task is handed out; a task that overruns it is cancelled, recorded as
@@ -22,8 +22,9 @@ from typing import Callable
 
 import distributed
 
-from .batch import ErrorInfo, Job, Task, initialise_worker
-from .errors import EXIT_INTERNAL, OptionError
+from ..errors import EXIT_INTERNAL, OptionError
+from .item import initialise_worker
+from .records import ErrorInfo, Job, Task
 
 __all__ = ["run_on_dask"]
 
