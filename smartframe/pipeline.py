@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .analysis import Analysis, Face, Maps, analyse
-from .analysis.fusion import framing_min_size
+from .analysis.fusion import steering_min_size
 from .encode import Encoded, check_encode_settings, choose_format, encode, format_from_path
 from .errors import OptionError, naming_the_source
 from .geometry import Box, Size, cover_window_size
@@ -287,7 +287,7 @@ def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = 
       largest output scale among the targets (a face is identifiable from that size on).
       When faces are detected only to guide the window -- every target keeps faces (``keep``,
       or ``auto`` for a target that accepts them) -- only faces that steer the window matter:
-      those at least :func:`~smartframe.analysis.fusion.framing_min_size` long on the upright
+      those at least :func:`~smartframe.analysis.fusion.steering_min_size` long on the upright
       ``source_size`` (a share of its shorter side), so the faces are searched from the larger
       of the two sizes on. A portrait photo made into a landscape output needs its whole
       height searched for faces of 20 output pixels only when a policy acts on them or the
@@ -304,9 +304,8 @@ def analysis_needs(opts: FrameOptions, region: Box, targets: Sequence[Target] = 
     reduction = min((max_reduction_for(region, t.size, opts.fit) for t in targets), default=1.0)
     min_face_px = opts.min_face_px * reduction
     if want_faces and not policy_acts and source_size is not None:
-        # Faces only guide the window: one smaller than the size from which faces are spared
-        # (a little below the steering size) cannot change it.
-        min_face_px = max(min_face_px, framing_min_size(min(source_size)))
+        # Faces only steer the window: one smaller than the steering size cannot.
+        min_face_px = max(min_face_px, steering_min_size(min(source_size)))
     return maps, want_faces, min_face_px
 
 

@@ -331,12 +331,11 @@ PORTRAIT_12MP = Size(2828, 4242)
 
 
 @pytest.mark.parametrize("options, size, expected", [
-    # faces only guide the window (keep, or auto for a target that accepts faces): searched
-    # from the size from which they are spared on, 3% of the shorter side (84.8 px; they steer
-    # from 5%), not from 20 output px (44.2)
-    ({}, "1280x720", 0.03 * 2828),
-    ({"faces": "keep"}, "1280x720", 0.03 * 2828),
-    ({"strategy": "classic"}, "1280x720", 0.03 * 2828),
+    # faces only steer the window (keep, or auto for a target that accepts faces): searched
+    # from the steering size on, 5% of the shorter side (141.4 px), not from 20 output px (44.2)
+    ({}, "1280x720", 0.05 * 2828),
+    ({"faces": "keep"}, "1280x720", 0.05 * 2828),
+    ({"strategy": "classic"}, "1280x720", 0.05 * 2828),
     # a policy acts on faces, or the target refuses them: every face of 20 output px matters
     ({"faces": "flag"}, "1280x720", 20 * 2828 / 1280),
     ({"faces": "reject"}, "1280x720", 20 * 2828 / 1280),
@@ -362,14 +361,13 @@ def test_a_face_too_small_to_steer_is_still_refused_in_a_portrait_made_landscape
     from smartframe.errors import FacesFoundError
     from smartframe.scenes import face_scene
 
-    # ~44 px in a 1800x2700 portrait: below the steering size (90 px) and the size from which
-    # faces are spared (54 px), ~31 px in a 1280x720 output
-    scene = face_scene(1800, 2700, 900, 2000, 40)
+    # ~55 px in a 1800x2700 portrait: below the steering size (90 px), ~40 px in a 1280x720 output
+    scene = face_scene(1800, 2700, 900, 2000, 50)
     with pytest.raises(FacesFoundError):
         smartframe.frame(scene, "1280x720", faces="reject")
     flagged = smartframe.frame(scene, "1280x720", faces="flag")
     assert len(flagged.faces) == 1
-    # faces only guide the window by default; this one is too small to, so it is not searched for
+    # faces only guide the window by default; this one cannot, so it is not searched for
     kept = smartframe.frame(scene, "1280x720")
     assert kept.image.size == (1280, 720) and kept.faces == ()
     # a face large enough to steer is found by default and kept whole in the window

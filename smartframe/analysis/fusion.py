@@ -36,7 +36,7 @@ from .faces import Face
 from .saliency import DEFAULT_PARAMS, SaliencyParams, add_face_blocks
 
 __all__ = ["FusionParams", "DEFAULT_FUSION", "Fused", "mean_one", "subject_weight", "fuse_maps",
-           "steering_min_size", "framing_min_size", "steering_faces", "face_grid_boxes", "fused_importance"]
+           "steering_min_size", "steering_faces", "face_grid_boxes", "fused_importance"]
 
 _EPS = 1e-9
 
@@ -55,9 +55,6 @@ class FusionParams:
     # half, 0.04-0.06 lifted the fixation folder from +0.11 to +0.20/+0.21 with every other
     # folder unchanged; 0.03 changed nothing, 0.12 cost the face folder (benchmarks/README.md).
     steering_min_face_share: float = 0.05
-    # Faces from this share of the shorter side on are searched for even when no policy acts on
-    # them: too small to steer, they are still spared by the window (not sliced when cheap).
-    spare_min_face_share: float = 0.03
     # A face the detector accepted only through its group rule (a crowd's faces corroborating
     # each other, which screening needs so as not to miss one) does not steer the window
     # either: on the tune half that rule also turned lanterns and signs beside a real face into
@@ -117,13 +114,6 @@ def steering_min_size(source_short_side: float, params: FusionParams = DEFAULT_F
     ``params.steering_min_face_share`` x ``source_short_side`` (source pixels). The pipeline
     searches faces from this size on when they only steer the window (no policy acts on them)."""
     return params.steering_min_face_share * source_short_side
-
-
-def framing_min_size(source_short_side: float, params: FusionParams = DEFAULT_FUSION) -> float:
-    """The size (longer side, source pixels) from which faces matter to the window search: the
-    spared ones, ``params.spare_min_face_share`` x ``source_short_side``. The pipeline searches
-    faces from this size on when they only guide the window (no policy acts on them)."""
-    return params.spare_min_face_share * source_short_side
 
 
 def steering_faces(faces: Sequence[Face], source_short_side: float,
