@@ -271,6 +271,101 @@ def run(data: Path, methods: list[str], *, split: str, folders: list[str], limit
     return rows
 
 
+# --- faces the window slices, and headroom above a face ----------------------------------------
+
+#: A labelled face of at least this many pixels (longer side) counts.
+CUT_MIN_FACE_PX = 40
+#: A face is sliced when the window keeps more than 0 and less than this share of its box.
+CUT_KEEP = 0.90
+#: Issue 19's bar: at most this share of (photo, aspect) cases slice a face that could be spared.
+TARGET_SLICED = 0.02
+#: Folders measured: the face folders, and WIDER FACE's development boxes (``faces.json`` with
+#: ``images/<name>/faces/[{bbox_xywh}]``).
+CUT_FOLDERS = ("faces_dlib_examples", "faces_wider_dev")
+
+
+def face_folder_cases(data: Path) -> list[Case]:
+    """Every photo of :data:`CUT_FOLDERS` with its labelled boxes (x, y, w, h), both layouts."""
+    cases = []
+    for folder in CUT_FOLDERS:
+        meta_path = data / folder / "faces.json"
+        if not meta_path.is_file():
+            continue
+        for name, entry in sorted(json.loads(meta_path.read_text()).get("images", {}).items()):
+            boxes = [(b["x"], b["y"], b["w"], b["h"]) for b in entry.get("face_boxes", [])]
+            boxes += [tuple(f["bbox_xywh"]) for f in entry.get("faces", [])]
+            if boxes:
+                cases.append(Case(folder, "faces", data / folder / name, boxes))
+    return cases
+
+
+def kept_shares(boxes: np.ndarray, starts: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The share of each box (x, y, w, h rows) inside a window starting at each of ``starts``
+    along ``axis`` (0: x, 1: y) with ``length`` px, the window spanning the other axis whole:
+    array starts x boxes."""
+    lo, size = boxes[:, axis], np.maximum(boxes[:, axis + 2], 1e-9)
+    overlap = np.clip(np.minimum(starts[:, None] + length, lo + size) - np.maximum(starts[:, None], lo), 0, None)
+    return overlap / size
+
+
+def face_cut_row(case: Case, rgb: np.ndarray, aspect: tuple[str, int, int], method: str) -> dict | None:
+    """One (photo, aspect) case of the sliced-faces measure: whether ``method`` slices a labelled
+    face of CUT_MIN_FACE_PX or more, whether some placement slices none, and the headroom above
+    the largest such face when the window moves vertically and keeps it whole."""
+    height, width = rgb.shape[:2]
+    name, aw, ah = aspect
+    ww, wh = window_size(width, height, aw, ah)
+    if ww * wh > MAX_COVER * width * height:
+        return None
+    boxes = np.array([b for b in case.ground_truth if max(b[2], b[3]) >= CUT_MIN_FACE_PX], np.float64)
+    if not len(boxes):
+        return None
+    box = checked(METHODS[method](rgb, ww, wh), width, height, ww, wh, method)
+    axis, length, n = (0, ww, width) if ww < width else (1, wh, height)
+    sliced = lambda kept: (kept > 1e-9) & (kept < CUT_KEEP)  # noqa: E731
+    every = kept_shares(boxes, np.arange(n - length + 1, dtype=np.float64), length, axis)
+    chosen = kept_shares(boxes, np.array([float(box[axis])]), length, axis)[0]
+    row = {"folder": case.folder, "image": case.image.name, "split": case.split, "aspect": name,
+           "sliced": bool(sliced(chosen).any()), "avoidable": bool((~sliced(every).any(axis=1)).any()),
+           "headroom": None}
+    largest = int(np.argmax(boxes[:, 2] * boxes[:, 3]))
+    x, y, w, h = boxes[largest]
+    if axis == 1 and chosen[largest] >= 1 - 1e-9 and y >= 0.5 * h and wh >= 2.5 * h:
+        row["headroom"] = float((y - box[1]) / h)  # face heights between the window top and the face
+    return row
+
+
+def face_cut_table(data: Path, method: str, split: str) -> tuple[str, float]:
+    """The sliced-faces table (markdown) over :data:`CUT_FOLDERS` and the worst share."""
+    rows = []
+    for case in face_folder_cases(data):
+        if split != "all" and case.split != split:
+            continue
+        with Image.open(case.image) as image:
+            rgb = np.asarray(image.convert("RGB"))
+        rows += [r for r in (face_cut_row(case, rgb, aspect, method) for aspect in ASPECTS) if r]
+    lines = [f"### Faces sliced by the window ({method}, split={split})", "",
+             f"A labelled face of {CUT_MIN_FACE_PX} px or more is *sliced* when the window keeps more than 0% and "
+             f"less than {CUT_KEEP:.0%} of its box; *avoidable*: some placement of the same window slices none. "
+             "Headroom: the window's space above the largest face, in face heights, where the window moves "
+             "vertically, keeps the face whole and there is half a face of room above it.", "",
+             "| folder | cases | sliced | sliced where avoidable | headroom cases | median headroom | "
+             "headroom < 0.25 |", "|---|---:|---:|---:|---:|---:|---:|"]
+    worst = 0.0
+    for folder in sorted({r["folder"] for r in rows}):
+        group = [r for r in rows if r["folder"] == folder]
+        avoidable = float(np.mean([r["sliced"] and r["avoidable"] for r in group]))
+        worst = max(worst, avoidable)
+        heads = [r["headroom"] for r in group if r["headroom"] is not None]
+        lines.append(f"| {folder} | {len(group)} | {_pct(np.mean([r['sliced'] for r in group]))}% | "
+                     f"{_pct(avoidable)}% | {len(heads)} | "
+                     + (f"{statistics.median(heads):.2f} | {_pct(np.mean(np.array(heads) < 0.25))}% |"
+                        if heads else "- | - |"))
+    verdict_line = (f"{'PASS' if worst <= TARGET_SLICED + 1e-12 else 'FAIL'} sliced faces where avoidable: "
+                    f"worst folder {_pct(worst)}% (bar {100 * TARGET_SLICED:.0f}%)")
+    return "\n".join(lines) + "\n\n" + verdict_line + "\n", worst
+
+
 def summarise(rows: list[dict], methods: list[str]) -> dict:
     groups: dict[str, list[dict]] = {}
     for row in rows:
@@ -384,6 +479,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every case and the summaries here")
     parser.add_argument("--markdown", type=Path, help="write the tables here too")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--face-cuts", action="store_true",
+                        help="also measure faces sliced by smartframe's window on " + ", ".join(CUT_FOLDERS))
+    parser.add_argument("--face-cuts-only", action="store_true", help="only the sliced-faces measure")
+    parser.add_argument("--results-section", default="quality",
+                        help="the section of benchmarks/RESULTS.md the tables go to (not written when "
+                             "--limit or --folders restrict the run, or with --no-results)")
+    parser.add_argument("--no-results", action="store_true", help="do not write benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("--data DIR is required (../shared/data was not found)")
@@ -391,43 +493,53 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {sorted(METHODS)}")
-    rows = run(args.data, methods, split=args.split, folders=[f for f in args.folders.split(",") if f],
-               limit=args.limit, progress=args.progress)
-    views = [(f"split={args.split}", rows)]
-    if args.both_splits and args.split == "all":
-        views += [(f"split={s}", [r for r in rows if r["split"] == s]) for s in ("tune", "holdout")]
-    output, summaries, failed = [], {}, False
-    for title, subset in views:
-        summary = summarise(subset, methods)
-        summaries[title] = summary
-        output.append(table(summary, methods, f"{title}, 16:9 + 9:16 + 1:1 pooled"))
-        if args.per_aspect:
-            for aspect, _, _ in ASPECTS:
-                part = [r for r in subset if r["aspect"] == aspect]
-                output.append(table(summarise(part, methods), methods, f"{title}, {aspect} only"))
-        if "smartframe" in methods:
-            verdicts = verdict(summary, "smartframe")
-            judged = title != "split=tune"  # the bars are judged over all photos and the holdout half
-            failed = failed or (judged and any(line.startswith("FAIL") for line in verdicts))
-            note = "" if judged else " -- for information: the bars are judged on all photos and the holdout half"
-            output.append(f"Targets for smartframe ({title}){note}:\n" + "\n".join(verdicts) + "\n")
+    output, summaries, failed, rows = [], {}, False, []
+    if not args.face_cuts_only:
+        rows = run(args.data, methods, split=args.split, folders=[f for f in args.folders.split(",") if f],
+                   limit=args.limit, progress=args.progress)
+        views = [(f"split={args.split}", rows)]
+        if args.both_splits and args.split == "all":
+            views += [(f"split={s}", [r for r in rows if r["split"] == s]) for s in ("tune", "holdout")]
+        for title, subset in views:
+            summary = summarise(subset, methods)
+            summaries[title] = summary
+            output.append(table(summary, methods, f"{title}, 16:9 + 9:16 + 1:1 pooled"))
+            if args.per_aspect:
+                for aspect, _, _ in ASPECTS:
+                    part = [r for r in subset if r["aspect"] == aspect]
+                    output.append(table(summarise(part, methods), methods, f"{title}, {aspect} only"))
+            if "smartframe" in methods:
+                verdicts = verdict(summary, "smartframe")
+                judged = title != "split=tune"  # the bars are judged over all photos and the holdout half
+                failed = failed or (judged and any(line.startswith("FAIL") for line in verdicts))
+                note = "" if judged else " -- for information: the bars are judged on all photos and the holdout half"
+                output.append(f"Targets for smartframe ({title}){note}:\n" + "\n".join(verdicts) + "\n")
+    if args.face_cuts or args.face_cuts_only:
+        splits = [args.split] + (["holdout"] if args.both_splits and args.split == "all" else [])
+        for split in splits:
+            text, worst = face_cut_table(args.data, "smartframe", split)
+            output.append(text)
+            failed = failed or worst > TARGET_SLICED + 1e-12
     text = "\n".join(output)
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "summaries": summaries}))
-    import os
+    if not (args.no_results or args.limit or args.folders):  # a partial run does not replace the tables
+        import os
 
-    from _results import write_section  # the tables (not the verdicts) go to benchmarks/RESULTS.md
+        from _results import write_section  # the tables (not the verdicts) go to benchmarks/RESULTS.md
 
-    load, cpus = os.getloadavg(), os.cpu_count() or 1
-    busy = (f"Load average at the end {load[0]:.2f} (1 min), {load[2]:.2f} (15 min), {cpus} CPUs."
-            + (" The machine was shared with other work: the ms are inflated and noisy (the scores"
-               " and gains do not depend on it)." if max(load) > cpus else ""))
-    write_section("quality", "\n".join([busy, ""] + [part for part in output if not part.startswith("Targets for")]),
-                  argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)],
-                  title="Framing quality (quality.py)")
+        load, cpus = os.getloadavg(), os.cpu_count() or 1
+        busy = (f"Load average at the end {load[0]:.2f} (1 min), {load[2]:.2f} (15 min), {cpus} CPUs."
+                + (" The machine was shared with other work: the ms are inflated and noisy (the scores"
+                   " and gains do not depend on it)." if max(load) > cpus else ""))
+        write_section(args.results_section,
+                      "\n".join([busy, ""] + [part for part in output if not part.startswith("Targets for")]),
+                      argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)],
+                      title="Framing quality (quality.py)" if args.results_section == "quality"
+                      else f"Framing quality (quality.py), {args.results_section}")
     return 1 if failed else 0
 
 

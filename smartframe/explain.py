@@ -5,8 +5,9 @@ map, each chosen window (a colour per target size, labelled with the size, strat
 confidence), the centre window of each size (dashed, in that size's colour), and the faces
 (red, with their scores). Labels are stacked so that they never overlap. Beside it (below a
 landscape, to the right of a portrait) are the maps the importance was made from, each over a
-small copy of the photo: the classic cues and the subject network's map, captioned (with the
-subject map's weight in the fusion, or why it was not used). A thin strip is stretched across
+small copy of the photo: the classic cues, the subject network's map (where the objects are)
+and the fixation network's map (where people look), captioned with each network map's weight
+in the fusion, or why it was not used. A thin strip is stretched across
 its short side so that the overlay is at least ``max_side / 8`` pixels there (the windows are
 drawn in the same stretched frame). The whole picture's longer side is ``max_side``. It reads
 the same plans that render the outputs, so it shows exactly what was done.
@@ -76,8 +77,8 @@ def draw_overlay(pixels: np.ndarray, working_scale: tuple[float, float], analysi
     """
     height, width = pixels.shape[:2]
     with_maps = analysis.classic is not None
-    # the main panel and, with maps, half-size panels beside its short side
-    grow_w, grow_h = (1.0, 1.5) if width >= height else (1.5, 1.0)
+    # the main panel and, with maps, three third-size panels beside its short side
+    grow_w, grow_h = (1.0, 4 / 3) if width >= height else (4 / 3, 1.0)
     fit = max_side / max(width, height)  # the decode may be smaller than the overlay: enlarge
     if with_maps:
         fit = min(max_side / (width * grow_w), max_side / (height * grow_h))
@@ -117,34 +118,32 @@ def draw_overlay(pixels: np.ndarray, working_scale: tuple[float, float], analysi
 
 def _with_map_panels(canvas: np.ndarray, photo: np.ndarray, analysis: Analysis, plans: Sequence[Plan],
                      scale: tuple[float, float], working_scale: tuple[float, float]) -> np.ndarray:
-    """``canvas`` with the classic and subject maps beside it: two half-size panels below a
-    landscape canvas, or to the right of a portrait one. Each map covers the framing region,
-    drawn where the region lies in the photo."""
+    """``canvas`` with the classic, subject and fixation maps beside it: three third-size panels
+    below a landscape canvas, or to the right of a portrait one. Each map covers the framing
+    region, drawn where the region lies in the photo."""
     height, width = canvas.shape[:2]
-    half = (max(1, width // 2), max(1, height // 2))
-    small = cv2.resize(photo, half, interpolation=cv2.INTER_AREA)
-    region = plans[0].region.scaled(scale[0] * half[0] / width, scale[1] * half[1] / height)
-    weight = analysis.subject_weight
+    third = (max(1, width // 3), max(1, height // 3))
+    small = cv2.resize(photo, third, interpolation=cv2.INTER_AREA)
+    region = plans[0].region.scaled(scale[0] * third[0] / width, scale[1] * third[1] / height)
     strategy = plans[0].strategy.value if plans[0].strategy else "smart"
-    if analysis.subject is not None:
-        subject_caption = f"subject network (weight {weight:.2f})"
-    elif strategy == "classic":
-        subject_caption = "subject network: not used (classic)"
-    else:
-        subject_caption = "subject network: not used (flat image)"
-    panels = [(_map_panel(small, analysis.classic, region), "classic cues"),
-              (_map_panel(small, analysis.subject, region) if analysis.subject is not None
-               else (small * 0.35).astype(np.uint8), subject_caption)]
+    panels = [(_map_panel(small, analysis.classic, region), "classic cues")]
+    for name, values, weight in (("subject network", analysis.subject, analysis.subject_weight),
+                                 ("where people look", analysis.fixation, analysis.fixation_weight)):
+        if values is not None:
+            panels.append((_map_panel(small, values, region), f"{name} (weight {weight:.2f})"))
+        else:
+            why = "classic" if strategy == "classic" else "flat image"
+            panels.append(((small * 0.35).astype(np.uint8), f"{name}: not used ({why})"))
     for panel, caption in panels:
         _caption(panel, caption)
     if width >= height:
-        strip = np.zeros((half[1], width, 3), np.uint8)
-        strip[:, :half[0]] = panels[0][0]
-        strip[:, half[0]:2 * half[0]] = panels[1][0]
+        strip = np.zeros((third[1], width, 3), np.uint8)
+        for index, (panel, _) in enumerate(panels):
+            strip[:, index * third[0]:(index + 1) * third[0]] = panel
         return np.vstack([canvas, strip])
-    strip = np.zeros((height, half[0], 3), np.uint8)
-    strip[:half[1]] = panels[0][0]
-    strip[half[1]:2 * half[1]] = panels[1][0]
+    strip = np.zeros((height, third[0], 3), np.uint8)
+    for index, (panel, _) in enumerate(panels):
+        strip[index * third[1]:(index + 1) * third[1]] = panel
     return np.hstack([canvas, strip])
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .analysis import Analysis, Face
 from .errors import OptionError
+from .analysis.faces import is_identifiable
 from .face_outcomes import FaceOutcome, face_outcomes, face_roles, faces_summary
 from .geometry import (
     Box,
@@ -194,7 +195,15 @@ def _place_smart(region: Box, window: tuple[float, float], source_size: Size,
     avoid = options.faces is FacePolicy.AVOID
     roles = face_roles(analysis, options, options.resolved_strategy, Fit.COVER, window, output)
     faces = [face for face, (steers, _) in zip(analysis.faces, roles) if steers]
-    return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid)
+    # The other detected faces identifiable in the output (too small or too unsure to steer)
+    # are spared when that is cheap: the window does not slice them.
+    scale = output.width / window[0]
+    spare = [] if avoid else [
+        face for face, (steers, _) in zip(analysis.faces, roles)
+        if not steers and is_identifiable(face.size * scale, face.score, min_face_px=options.min_face_px,
+                                          min_face_score=options.min_face_score)]
+    return place_smart(region, window, analysis, focus=focus, faces=faces, avoid_faces=avoid,
+                       spare_faces=spare)
 
 
 _STRATEGIES: dict[Strategy, Callable[..., Placement]] = {

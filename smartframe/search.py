@@ -16,8 +16,15 @@ cumulative sum: O(pixels + candidates). The score of a start is
 
 Faces: a face that fits in the window is never cut (the positions that would cut it are
 excluded); when not all fit, the set with the most face weight (area x score) is kept whole
-and the others are left fully outside. With ``avoid_faces`` the rule flips: positions that
-include the least face weight are preferred.
+and the others are left fully outside. Softer rules follow. When that costs at most
+``spare_cost`` of the score, other detected faces (too small or too unsure to steer the
+window) are *spared* (no window edge slices one) and a kept face keeps a ``face_margin`` of its
+size on every side (a detector's box is tight on the brow, chin and ears); then, among those
+placements, when that costs at most ``headroom_cost`` of the score, ``headroom`` face heights
+above it stay in the window
+(hair and hats, not a window top flush with the brow). Margin and headroom are dropped where
+the window cannot hold them. With ``avoid_faces`` the rule flips:
+positions that include the least face weight are preferred.
 
 Confidence is how much more importance the best position holds than the anchor (scaled so
 that 0.25 of the mass is full confidence); weak evidence keeps the window at the anchor
@@ -37,8 +44,8 @@ import numpy as np
 from .analysis import Analysis, Face
 from .geometry import Box, place_window
 
-__all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart",
-           "centre_prior", "window_mass", "brute_force_choose", "WINDOW_FILLS_TOLERANCE"]
+__all__ = ["SearchParams", "Placement", "WindowChoice", "choose_window", "place_smart", "grown_faces",
+           "with_headroom", "centre_prior", "window_mass", "brute_force_choose", "WINDOW_FILLS_TOLERANCE"]
 
 _EPS = 1e-9
 #: A cover window within this many source pixels of the region's width and height is the whole
@@ -54,6 +61,10 @@ class SearchParams:
     shift_penalty: float = 0.15  # mass share a shift by one whole side must win
     cut_penalty: float = 0.02  # cost of a window edge on the densest line of the map
     confidence_scale: float = 0.25  # mass-share advantage that means confidence 1
+    face_margin: float = 0.1  # kept around a steering face, in face sizes (at spare_cost; dropped where it cannot fit)
+    headroom: float = 0.5  # space kept above a steering face, in face heights (soft; less if it cannot fit)
+    spare_cost: float = 0.05  # score a placement may lose so as to slice no spared face
+    headroom_cost: float = 0.02  # score it may then lose to keep the headroom above a face
 
 
 DEFAULT_SEARCH = SearchParams()
@@ -132,12 +143,19 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
                   focus: tuple[float, float] | None = None,
                   faces: Sequence[tuple[float, float, float, float, float]] = (),
                   avoid_faces: bool = False,
+                  spare_faces: Sequence[tuple[float, float, float, float, float]] = (),
+                  margins: Sequence[tuple[float, float, float, float, float]] = (),
+                  headroom: Sequence[tuple[float, float, float, float, float]] = (),
                   params: SearchParams = DEFAULT_SEARCH) -> WindowChoice:
     """Place a cover window of ``window`` = (width, height) grid pixels on ``importance``.
 
     ``focus``: (x, y) fractions of the grid for the anchor and prior (default: centre).
     ``faces``: (x0, y0, x1, y1, score) boxes on the grid that the hard rule protects (or,
-    with ``avoid_faces``, keeps out).
+    with ``avoid_faces``, keeps out). ``spare_faces`` and ``margins`` (a kept face with its
+    margin): boxes the window should not slice when that costs at most ``params.spare_cost`` of
+    the score; ``headroom`` (a kept face, its margin and the space above it): boxes it should
+    hold whole when that costs at most ``params.headroom_cost`` more (all ignored with
+    ``avoid_faces``).
     """
     height, width = importance.shape
     window_w, window_h = min(window[0], width), min(window[1], height)
@@ -174,6 +192,9 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
         score = np.where(allowed, score, -np.inf)
         if reason is not None:
             confidence = 1.0  # the faces, not the importance evidence, decided
+    spare_note = ""
+    if (len(spare_faces) or len(margins) or len(headroom)) and not avoid_faces:
+        score, spare_note = _spare_rule(score, starts, length, spare_faces, margins, headroom, free_x, params)
     best = int(np.argmax(score))
     start = float(starts[best])
     moved = abs(start - anchor) > 0.5
@@ -186,7 +207,46 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
         reason = f"weak evidence: {anchor_name}"
     else:
         reason = "subject (strong evidence)" if confidence >= 0.5 else "subject (moderate evidence)"
-    return _at(start, free_x, confidence, reason, basis)
+    return _at(start, free_x, confidence, reason + spare_note, basis)
+
+
+def _sliced(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """starts x boxes: the window at each start overlaps the box but does not hold it whole."""
+    t = starts[:, None]
+    inside = (t <= lo[None, :] + 1e-6) & (t + length >= hi[None, :] - 1e-6)
+    overlap = (t < hi[None, :] - 1e-6) & (t + length > lo[None, :] + 1e-6)
+    return overlap & ~inside
+
+
+def _spare_rule(score: np.ndarray, starts: np.ndarray, length: float,
+                spare: Sequence[tuple[float, float, float, float, float]],
+                margins: Sequence[tuple[float, float, float, float, float]],
+                headroom: Sequence[tuple[float, float, float, float, float]], free_x: bool,
+                params: SearchParams) -> tuple[np.ndarray, str]:
+    """The scores restricted, in two tiers, to the starts that break the fewest soft rules:
+    first, among the starts within ``spare_cost`` of the best, the fewest spared faces and then
+    face margins sliced; then, among those within ``headroom_cost`` of the best left, the fewest
+    headroom boxes not held whole. A note for the reason when a spared face is sliced."""
+    def cut(boxes) -> np.ndarray:
+        if not len(boxes):
+            return np.zeros(len(starts), np.int64)
+        lo = np.array([f[0] if free_x else f[1] for f in boxes], np.float64)
+        hi = np.array([f[2] if free_x else f[3] for f in boxes], np.float64)
+        return _sliced(starts, length, lo, hi).sum(axis=1)
+
+    faces_cut = cut(spare)
+    near = np.isfinite(score) & (score >= float(score.max()) - max(params.spare_cost, 0.0))
+    for count, cost in ((faces_cut, None), (cut(margins), None), (cut(headroom), params.headroom_cost)):
+        if cost is not None:
+            near &= score >= float(score[near].max()) - max(cost, 0.0)
+        near &= count == int(count[near].min())
+    kept = np.where(near, score, -np.inf)
+    fewest_faces = int(faces_cut[near].min())
+    if not fewest_faces:
+        return kept, ""
+    why = ("no placement spares them" if not (faces_cut == 0).any()
+           else "sparing them cost too much of the subject")
+    return kept, f"; {fewest_faces} of {len(spare)} smaller faces cut ({why})"
 
 
 def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, avoid: bool) -> str | None:
@@ -241,12 +301,14 @@ def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray
 
 def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                 focus: tuple[float, float] | None = None, faces: Sequence[Face] = (),
-                avoid_faces: bool = False, params: SearchParams = DEFAULT_SEARCH) -> Placement:
+                avoid_faces: bool = False, spare_faces: Sequence[Face] = (),
+                params: SearchParams = DEFAULT_SEARCH) -> Placement:
     """Place a cover ``window`` (width, height in source pixels) inside ``region``.
 
     ``focus`` is a point in source pixels; ``faces`` (source pixels) are the faces the hard
-    rule protects (or keeps out with ``avoid_faces``). Without an importance map the window
-    goes to the focus point or the centre.
+    rule protects, with a margin and ``params.headroom`` face heights above each kept when
+    cheap (or keeps out with ``avoid_faces``); ``spare_faces`` the faces the window should not
+    slice when that is cheap. Without an importance map the window goes to the focus point or the centre.
     """
     if window[0] >= region.width - WINDOW_FILLS_TOLERANCE and window[1] >= region.height - WINDOW_FILLS_TOLERANCE:
         # nothing to place, whatever the analysis (the pipeline skips it in this case)
@@ -263,12 +325,51 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
                       float(np.clip((focus[1] - region.y0) / region.height, 0, 1)))
     grid_faces = [((f.x0 - ox) * sx, (f.y0 - oy) * sy, (f.x1 - ox) * sx, (f.y1 - oy) * sy, f.score)
                   for f in faces]
-    choice = choose_window(analysis.importance, (window[0] * sx, window[1] * sy), focus=grid_focus,
-                           faces=grid_faces, avoid_faces=avoid_faces, params=params)
+    grid_window = (window[0] * sx, window[1] * sy)
+    margins: list[tuple[float, float, float, float, float]] = []
+    heads: list[tuple[float, float, float, float, float]] = []
+    if not avoid_faces:
+        margins = grown_faces(grid_faces, grid_window, analysis.importance.shape, params.face_margin)
+        heads = with_headroom(margins, grid_window[1], params.headroom)
+    grid_spare = [((f.x0 - ox) * sx, (f.y0 - oy) * sy, (f.x1 - ox) * sx, (f.y1 - oy) * sy, f.score)
+                  for f in spare_faces]
+    choice = choose_window(analysis.importance, grid_window, focus=grid_focus, faces=grid_faces,
+                           avoid_faces=avoid_faces, spare_faces=grid_spare, margins=margins, headroom=heads,
+                           params=params)
     left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
     top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
     return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason,
                      choice.basis)
+
+
+def grown_faces(boxes: Sequence[tuple[float, float, float, float, float]], window: tuple[float, float],
+                shape: tuple[int, int], margin: float) -> list[tuple[float, float, float, float, float]]:
+    """Face boxes (x0, y0, x1, y1, score; grid pixels) grown by ``margin`` x the face's size on
+    every side, clipped to the grid (``shape`` rows, cols); along an axis where the grown box
+    would not fit in the ``window`` (width, height), the face's own extent is kept."""
+    grown = []
+    for x0, y0, x1, y1, score in boxes:
+        pad = margin * max(x1 - x0, y1 - y0)
+        gx0, gx1 = max(0.0, x0 - pad), min(float(shape[1]), x1 + pad)
+        gy0, gy1 = max(0.0, y0 - pad), min(float(shape[0]), y1 + pad)
+        if gx1 - gx0 > window[0] + 1e-6:
+            gx0, gx1 = x0, x1
+        if gy1 - gy0 > window[1] + 1e-6:
+            gy0, gy1 = y0, y1
+        grown.append((gx0, gy0, gx1, gy1, score))
+    return grown
+
+
+def with_headroom(boxes: Sequence[tuple[float, float, float, float, float]], window_height: float,
+                  headroom: float) -> list[tuple[float, float, float, float, float]]:
+    """Face boxes (x0, y0, x1, y1, score; grid pixels) grown upwards by ``headroom`` face
+    heights, as far as a window ``window_height`` tall can still hold the grown box (never
+    less than the face itself), and not above row 0."""
+    grown = []
+    for x0, y0, x1, y1, score in boxes:
+        top = max(y0 - headroom * (y1 - y0), y1 - window_height, 0.0)
+        grown.append((x0, min(top, y0), x1, y1, score))
+    return grown
 
 
 def brute_force_choose(importance: np.ndarray, window: tuple[float, float], *,

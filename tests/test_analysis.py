@@ -14,6 +14,7 @@ from PIL import Image
 
 import smartframe
 from smartframe.analysis import Analysis, Face, Maps, analyse
+from smartframe.analysis import fixation as fixation_module
 from smartframe.analysis import subject as subject_module
 from smartframe.analysis.faces.yunet import YUNET_N
 from smartframe.analysis.fusion import DEFAULT_FUSION, face_grid_boxes, fuse_maps, fused_importance, mean_one
@@ -98,6 +99,47 @@ def test_smart_raises_model_error_without_the_student(tmp_path, monkeypatch):
     smartframe.make_plan(image, "100x100", strategy="classic")  # classic needs no network
 
 
+# --- the fixation network ---------------------------------------------------------------------
+
+def test_the_shipped_fixation_student_is_the_pinned_file():
+    path = model_directory() / fixation_module.FIXATION_MODEL.filename
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == fixation_module.FIXATION_MODEL.sha256
+    sums = (model_directory() / "SHA256SUMS").read_text().split()
+    assert sums[sums.index(fixation_module.FIXATION_MODEL.filename) - 1] == digest
+
+
+def test_a_corrupt_fixation_student_is_a_model_error(tmp_path):
+    corrupt = tmp_path / fixation_module.FIXATION_MODEL.filename
+    shutil.copy(model_directory() / fixation_module.FIXATION_MODEL.filename, corrupt)
+    with open(corrupt, "r+b") as stream:
+        stream.seek(1000)
+        stream.write(b"\x00\x01\x02")
+    with pytest.raises(ModelError, match="SHA-256"):
+        subject_module.SubjectNetwork(tmp_path, model=fixation_module.FIXATION_MODEL)
+
+
+def test_smart_raises_model_error_without_the_fixation_student(tmp_path, monkeypatch):
+    for model in (YUNET_N, subject_module.STUDENT_MODEL):  # faces and subject, no fixation
+        shutil.copy(model_directory() / model.filename, tmp_path / model.filename)
+    monkeypatch.setenv("SMARTFRAME_MODEL_DIR", str(tmp_path))
+    monkeypatch.setattr(fixation_module, "_network", None)
+    image, _ = landscape_with_subject(400, 300)
+    with pytest.raises(ModelError, match="fixation"):
+        smartframe.make_plan(image, "100x100")
+
+
+def test_the_fixation_map_is_on_the_grid_and_looks_at_the_face():
+    image = face_scene(960, 640, 220, 200, 120)  # a face left of centre
+    grid = (64, 96)
+    values = fixation_module.fixation_map(image, grid)
+    assert values.shape == grid and values.dtype == np.float32
+    assert values.min() == 0.0 and values.max() == pytest.approx(1.0)
+    row, col = np.unravel_index(int(np.argmax(values)), grid)
+    # the hottest cell lies within a face's width of the face (x = column, not mirrored)
+    assert abs((col + 0.5) / grid[1] * 960 - 220) < 160 and abs((row + 0.5) / grid[0] * 640 - 200) < 160
+
+
 # --- the fusion -------------------------------------------------------------------------------
 
 def test_classic_is_the_map_before_the_subject_network():
@@ -111,28 +153,39 @@ def test_classic_is_the_map_before_the_subject_network():
     assert analysis.subject is None and analysis.subject_weight == 0.0
 
 
-def test_the_fused_map_is_half_cues_half_subject():
+def test_the_fused_map_shares_its_mass_between_cues_subject_and_fixation():
     rng = np.random.default_rng(0)
     classic = rng.random((20, 30)).astype(np.float32) * 3
     subject = rng.random((20, 30)).astype(np.float32)
-    fused, weight = fuse_maps(classic, subject)
-    assert weight == DEFAULT_FUSION.subject_weight == 0.5
-    expected = 0.5 * mean_one(classic) + 0.5 * mean_one(np.sqrt(subject))
+    fixation = rng.random((20, 30)).astype(np.float32)
+    params = DEFAULT_FUSION
+    ws, wf = params.subject_weight, params.fixation_weight
+    fused, got_ws, got_wf = fuse_maps(classic, subject, fixation=fixation)
+    assert (got_ws, got_wf) == (ws, wf) and 0 < wf and ws + wf < 1
+    expected = ((1 - ws - wf) * mean_one(classic) + ws * mean_one(subject ** params.subject_gamma)
+                + wf * mean_one(fixation ** params.fixation_gamma))
     assert np.allclose(fused, expected) and fused.mean() == pytest.approx(1.0)
-    flat, weight = fuse_maps(classic, np.zeros_like(subject))  # the network saw nothing
-    assert weight == 0.0 and np.allclose(flat, mean_one(classic))
+    without, _, wf = fuse_maps(classic, subject)  # no fixation map: cues and subject only
+    assert wf == 0.0 and np.allclose(without, (1 - ws) * mean_one(classic) + ws * mean_one(subject ** params.subject_gamma))
+    flat, ws, wf = fuse_maps(classic, np.zeros_like(subject), fixation=np.zeros_like(fixation))  # nothing seen
+    assert ws == wf == 0.0 and np.allclose(flat, mean_one(classic))
     with pytest.raises(ValueError, match="same grid"):
         fuse_maps(classic, subject[:10])
+    with pytest.raises(ValueError, match="fixation map"):
+        fuse_maps(classic, subject, fixation=fixation[:10])
 
 
 def test_face_blocks_go_on_the_fused_map():
     classic = np.ones((20, 30), np.float32)
     subject = np.zeros((20, 30), np.float32)
     subject[5:15, 2:10] = 1.0
+    fixation = np.zeros((20, 30), np.float32)
+    fixation[2:6, 20:26] = 1.0
     boxes = [(20.0, 5.0, 25.0, 10.0, 0.9)]
-    importance, _ = fused_importance(classic, subject, boxes)
-    fused, _ = fuse_maps(classic, subject)
-    assert np.allclose(importance, add_face_blocks(fused, boxes))
+    fused_result = fused_importance(classic, subject, boxes, fixation=fixation)
+    fused, ws, wf = fuse_maps(classic, subject, fixation=fixation)
+    assert np.allclose(fused_result.importance, add_face_blocks(fused, boxes))
+    assert (fused_result.subject_weight, fused_result.fixation_weight) == (ws, wf)
 
 
 @pytest.mark.parametrize("strategy", ["smart", "classic"])
@@ -148,7 +201,9 @@ def test_smart_reports_the_maps_it_fused():
     image, _ = landscape_with_subject(900, 600, subject_x=0.3)
     analysis = analyse(image, (1.0, 1.0), Box(0, 0, 900, 600), maps=Maps.SMART, faces=False)
     assert analysis.classic.shape == analysis.subject.shape == analysis.importance.shape
-    assert analysis.subject_weight == 0.5
+    assert analysis.subject_weight == DEFAULT_FUSION.subject_weight
+    assert analysis.fixation.shape == analysis.classic.shape
+    assert analysis.fixation_weight == DEFAULT_FUSION.fixation_weight
     assert centroid_x(analysis.subject) < 0.5
 
 

@@ -63,32 +63,33 @@ def test_max_side_is_checked(max_side):
     assert error.value.field == "max_side"
 
 
-@pytest.mark.parametrize("strategy, subject_caption", [("smart", "subject network (weight 0.50)"),
-                                                       ("classic", "subject network: not used (classic)")])
+@pytest.mark.parametrize("strategy, network_captions", [
+    ("smart", ["subject network (weight 0.50)", "where people look (weight 0.10)"]),
+    ("classic", ["subject network: not used (classic)", "where people look: not used (classic)"])])
 @pytest.mark.parametrize("width, height", [(1600, 1000), (600, 1400)])
-def test_the_maps_are_drawn_beside_the_overlay(monkeypatch, strategy, subject_caption, width, height):
+def test_the_maps_are_drawn_beside_the_overlay(monkeypatch, strategy, network_captions, width, height):
     captions = drawn(monkeypatch, "_caption")
     panels = drawn(monkeypatch, "_map_panel")
     image, _ = landscape_with_subject(width, height, subject_x=0.3)
     overlay, plans = explain(image, ["1280x720", "720x1280"], strategy=strategy, max_side=900)
-    assert [args[1] for args, _, _ in captions] == ["classic cues", subject_caption]
+    assert [args[1] for args, _, _ in captions] == ["classic cues", *network_captions]
     drawn_maps = [args[1] for args, _, _ in panels]
-    analysis_maps = 3 if strategy == "smart" else 2  # the importance, the classic map, the subject map
+    analysis_maps = 4 if strategy == "smart" else 2  # the importance, classic, subject, fixation
     assert len(drawn_maps) == analysis_maps
     assert max(overlay.size) == 900
     main_w, main_h = panels[0][2].shape[1], panels[0][2].shape[0]
-    if width >= height:  # the maps below a landscape overlay, side by side, half size
-        assert overlay.size == (main_w, main_h + main_h // 2)
+    if width >= height:  # the maps below a landscape overlay, side by side, a third of its size
+        assert overlay.size == (main_w, main_h + main_h // 3)
     else:  # to the right of a portrait one, one above the other
-        assert overlay.size == (main_w + main_w // 2, main_h)
+        assert overlay.size == (main_w + main_w // 3, main_h)
 
 
 def test_the_subject_panel_shows_the_subject_map():
     image, box = landscape_with_subject(1600, 1000, subject_x=0.2, subject_size=0.35)
     overlay, _ = explain(image, "720x1280", max_side=800)
     pixels = np.asarray(overlay)
-    main_h = round(1000 * 800 / 1600 / 1.0)  # fit: min(800 / 1600, 800 / (1.5 * 1000)) -> 0.5
-    panel = pixels[main_h:, 400:].astype(np.float32)  # the subject panel: bottom right
+    main_h = round(1000 * 800 / 1600 / 1.0)  # fit: min(800 / 1600, 800 / (4 / 3 * 1000)) -> 0.5
+    panel = pixels[main_h:, 266:532].astype(np.float32)  # the subject panel: bottom middle
     bright = panel.sum(axis=2)
     columns = bright.mean(axis=0)
     # the heat is hottest over the subject (left fifth), not on the right

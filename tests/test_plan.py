@@ -155,14 +155,14 @@ def face_plan(detected, steering, *, source=SOURCE_FACES, size="720x1280", **opt
     # all kept
     ((BIG_A, BIG_B), (BIG_A, BIG_B), {}, "faces: kept 2 of 2 whole; centre",
      [("whole", True, ""), ("whole", True, "")]),
-    # one cut: too small to steer
-    ((BIG_A, SMALL_ON_EDGE), (BIG_A,), {},
-     f"faces: kept 1 of 2 whole; 1 cut: {TOO_SMALL_TO_STEER}; centre",
-     [("whole", True, ""), ("cut", False, TOO_SMALL_TO_STEER)]),
-    # one cut: accepted by the group rule only
+    # a face too small to steer, on the centred window's edge: spared (the window moves a
+    # little to hold it whole rather than slice it)
+    ((BIG_A, SMALL_ON_EDGE), (BIG_A,), {}, "faces: kept 2 of 2 whole; subject",
+     [("whole", True, ""), ("whole", False, TOO_SMALL_TO_STEER)]),
+    # a face accepted by the group rule only, on the edge: spared too (left outside, cheaper)
     ((BIG_A, GROUP_ON_EDGE), (BIG_A,), {},
-     f"faces: kept 1 of 2 whole; 1 cut: {GROUP_RULE_ONLY}; centre",
-     [("whole", True, ""), ("cut", False, GROUP_RULE_ONLY)]),
+     f"faces: kept 1 of 2 whole; 1 outside: {GROUP_RULE_ONLY}; subject",
+     [("whole", True, ""), ("outside", False, GROUP_RULE_ONLY)]),
     # one larger than the window: it steers but cannot be whole
     ((WIDER_THAN_WINDOW,), (WIDER_THAN_WINDOW,), {},
      f"faces: kept 0 of 1 whole; 1 cut: {LARGER_THAN_WINDOW}; centre",

@@ -202,3 +202,56 @@ def test_the_reason_says_what_happened_to_the_faces(window, faces, avoid, reason
     inside = [start <= f[0] + 1e-6 and start + length >= f[2] - 1e-6 for f in faces]
     if "whole" in reason:
         assert sum(inside) == int(reason.split("kept ")[1].split(" ")[0])
+
+
+def test_a_steering_face_keeps_headroom_above_it_when_that_is_cheap():
+    # A portrait seen through a short window that moves vertically: the mass below the face
+    # pulls the window down to the face's brow; the space above the face (half a face) is kept
+    # when that costs less than the allowed share, and not when it may cost nothing.
+    importance = np.ones((100, 60), np.float32)
+    importance[40:100, 10:50] = 1.1  # the body, below the face
+    region = Box(0, 0, 60, 100)
+    analysis = Analysis(importance=importance)
+    face = Face(20, 30, 40, 50, 0.95)  # 20 px tall
+    placement = place_smart(region, (60.0, 40.0), analysis, faces=[face], params=SearchParams(spare_cost=0.2, headroom_cost=0.2))
+    assert placement.window.y0 <= 30 - 0.5 * 20 + 1e-6 and placement.window.y1 >= 50
+    strict = place_smart(region, (60.0, 40.0), analysis, faces=[face], params=SearchParams(headroom_cost=0.0))
+    assert strict.window.y0 > 30 - 0.5 * 20 + 1  # the headroom was not free: the window sits lower
+    assert strict.window.y0 <= 30 + 1e-6  # but the face stays whole (the hard rule)
+
+
+def test_a_face_keeps_a_margin_where_the_window_can_hold_it():
+    from smartframe.search import grown_faces
+
+    assert grown_faces([(20.0, 30.0, 40.0, 50.0, 0.9)], (60.0, 40.0), (100, 60), 0.1) == [
+        (18.0, 28.0, 42.0, 52.0, 0.9)]
+    # too tall for a 22-row window with the margin: the face's own rows are kept
+    assert grown_faces([(20.0, 30.0, 40.0, 50.0, 0.9)], (60.0, 22.0), (100, 60), 0.1) == [
+        (18.0, 30.0, 42.0, 50.0, 0.9)]
+    assert grown_faces([(0.0, 0.0, 10.0, 10.0, 0.9)], (60.0, 40.0), (100, 60), 0.1)[0][:2] == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("window_height, top", [(30.0, 20.0), (24.0, 26.0), (20.0, 30.0)])
+def test_headroom_shrinks_to_what_the_window_can_hold(window_height, top):
+    from smartframe.search import with_headroom
+
+    grown = with_headroom([(20.0, 30.0, 40.0, 50.0, 0.9)], window_height, 0.5)
+    assert grown[0][1] == pytest.approx(top) and grown[0][3] == 50.0
+    assert with_headroom([(0.0, 4.0, 10.0, 14.0, 0.9)], 100.0, 0.5)[0][1] == 0.0  # not above row 0
+
+
+def test_a_spared_face_is_not_sliced_when_sparing_it_is_cheap():
+    importance = np.ones((54, 96), np.float32)
+    importance[:, 50:70] = 3.0  # the subject: the window wants to start near 33
+    spare = (30.0, 10.0, 40.0, 20.0, 0.7)  # a small face the best window would slice
+    window = (40.0, 54.0)
+    plain = choose_window(importance, window)
+    assert plain.left < spare[2] < plain.left + window[0] and plain.left > spare[0]  # sliced
+    spared = choose_window(importance, window, spare_faces=(spare,))
+    inside = spared.left <= spare[0] and spared.left + window[0] >= spare[2]
+    outside = spared.left >= spare[2] or spared.left + window[0] <= spare[0]
+    assert inside or outside
+    # too expensive: the window keeps the subject and says which face it cut, and why
+    costly = choose_window(importance, window, spare_faces=(spare,), params=SearchParams(spare_cost=0.0))
+    assert costly.left == plain.left
+    assert costly.reason.endswith("; 1 of 1 smaller faces cut (sparing them cost too much of the subject)")

@@ -1,4 +1,4 @@
-"""The subject student's training data list: names and checksums only, and no holdout photo.
+"""The students' training data lists: names and checksums only, and no holdout photo.
 
 The default run never trains; these tests read the list (and, when ../shared/data is there, the
 benchmark's own split) so that a holdout photo cannot slip into the training set unnoticed.
@@ -66,3 +66,53 @@ def test_the_repository_holds_no_training_photo():
     for path in REPO.rglob("*"):
         if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") and ".git" not in path.parts:
             assert hashlib.sha256(path.read_bytes()).hexdigest() not in listed, path
+
+
+# --- the fixation student's data list -----------------------------------------------------------
+
+FIXATION_LIST = REPO / "training" / "fixation_photos.txt"
+sys.path.insert(0, str(REPO / "training"))
+import make_fixation_list  # noqa: E402 -- the sources and the validation split
+
+
+def fixation_rows() -> list[tuple[str, str, str, str]]:
+    return [tuple(line.split("\t")) for line in FIXATION_LIST.read_text().splitlines()
+            if line and not line.startswith("#")]
+
+
+def test_the_fixation_list_holds_names_sha256_and_roles_only():
+    listed = fixation_rows()
+    stimuli = [row for row in listed if row[3] in ("train", "val")]
+    assert len(stimuli) > 2000  # MIT1003 (about 900), OSIE (699), EyeCrowd (500)
+    for set_name, path, digest, role in listed:
+        assert set_name in make_fixation_list.SOURCES, set_name
+        assert role in ("train", "val", "map", "points"), role
+        assert re.fullmatch(r"[0-9a-f]{64}", digest), path
+        assert not Path(path).is_absolute() and ".." not in Path(path).parts
+    photos = [row[2] for row in stimuli]
+    assert len(set(photos)) == len(photos)  # no photo twice
+    assert {row[0] for row in listed if row[3] == "points"} == {"osie", "crowd"}
+
+
+def test_the_fixation_validation_split_is_by_photo_and_about_one_in_eight():
+    stimuli = [row for row in fixation_rows() if row[3] in ("train", "val")]
+    for set_name, path, _, role in stimuli:
+        assert make_fixation_list.role_of(set_name, Path(path).stem) == role, path
+    share = sum(row[3] == "val" for row in stimuli) / len(stimuli)
+    assert 0.08 < share < 0.17
+    listed = fixation_rows()  # each MIT1003 stimulus is followed by its own density map
+    for first, second in zip(listed, listed[1:]):
+        if first[0] == "mit":
+            assert second[0] == "mit-maps" and Path(second[1]).name == Path(first[1]).name
+
+
+def test_the_fixation_list_leaves_out_the_benchmark_the_synthetic_images_and_the_repeat():
+    stems = {Path(path).stem for set_name, path, _, _ in fixation_rows() if set_name == "mit"}
+    assert not any(stem.startswith("syntheticData") for stem in stems)
+    assert "1374" not in {Path(p).stem for s, p, _, _ in fixation_rows() if s == "osie"}
+    if DATA is not None:
+        benchmark = {p.stem for p in (DATA / "fixation_mit1003_subset100" / "stimuli").iterdir()}
+        assert len(benchmark) == 100 and not stems & benchmark
+        fixation_holdout = {hashlib.sha256(p.read_bytes()).hexdigest()
+                            for p in (DATA / "fixation_mit1003_subset100" / "stimuli").iterdir()}
+        assert not fixation_holdout & {row[2] for row in fixation_rows()}

@@ -5,9 +5,11 @@ The stages, one module each:
 * :mod:`.saliency` -- the classic cues (geodesic distance, border contrast, spectral
   residual) as a content map on a 96-px copy of the framing region;
 * :mod:`.subject` -- the subject network (a student of u2netp) as a map on the same grid;
+* :mod:`.fixation` -- the fixation network (where people look, learned from eye tracking) as a
+  map on the same grid, from the same input tensor;
 * :mod:`.faces` -- face detection (the only door to the face models);
 * :mod:`.fusion` -- the maps and the faces -> the importance map the search scores;
-* :mod:`.model_files` -- finding and verifying the bundled models, for faces and subject.
+* :mod:`.model_files` -- finding and verifying the bundled models, for faces and the maps.
 
 :func:`analyse` runs them for one image: the maps and the faces on two threads when a
 second thread is allowed, then the fusion. The result, :class:`Analysis`, serves every
@@ -32,7 +34,7 @@ __all__ = ["Analysis", "Face", "Maps", "analyse"]
 class Maps(str, Enum):
     """Which importance map the strategy scores."""
 
-    SMART = "smart"  # the subject network fused with the classic cues, plus the faces
+    SMART = "smart"  # the subject and fixation networks fused with the classic cues, plus the faces
     CLASSIC = "classic"  # the classic cues plus the faces (the map before the subject network)
 
 
@@ -44,9 +46,10 @@ class Analysis:
     ``[row, col]`` on the analysis grid (a small copy of the framing region of the upright
     source), or None when no strategy needs it. The grid maps to source pixels by
     ``col = (x_source - grid_origin[0]) * grid_scale[0]`` (and likewise rows with y).
-    ``classic`` (the classic cues, face-free) and ``subject`` (the subject network's map,
-    0..1; smart only) are the maps it was made from, on the same grid, for the overlay;
-    ``subject_weight`` is the subject map's share of the fused map (0 for classic).
+    ``classic`` (the classic cues, face-free), ``subject`` (the subject network's map, 0..1;
+    smart only) and ``fixation`` (the fixation network's map of where people look, 0..1; smart
+    only) are the maps it was made from, on the same grid, for the overlay; ``subject_weight``
+    and ``fixation_weight`` are their shares of the fused map (0 for classic).
     ``faces`` are in source pixels after EXIF orientation.
     """
 
@@ -57,6 +60,8 @@ class Analysis:
     classic: np.ndarray | None = None
     subject: np.ndarray | None = None
     subject_weight: float = 0.0
+    fixation: np.ndarray | None = None
+    fixation_weight: float = 0.0
     #: The faces that steer the window (:func:`~.fusion.steering_faces`); None: all of ``faces``.
     steering_faces: tuple[Face, ...] | None = None
 
@@ -107,6 +112,7 @@ class _RegionMaps:
 
     classic: np.ndarray
     subject: np.ndarray | None
+    fixation: np.ndarray | None
     grid_scale: tuple[float, float]
     grid_origin: tuple[float, float]
 
@@ -115,15 +121,19 @@ def _maps(pixels: np.ndarray, pixel_scale: tuple[float, float], region: Box, map
     from .saliency import content_analysis, region_pixels
 
     content = content_analysis(pixels, pixel_scale, region)
-    subject = None
+    subject = fixation = None
     if maps is Maps.SMART:
-        from .subject import get_network, subject_map
+        from . import fixation as fixation_stage
+        from . import subject as subject_stage
 
-        network = get_network()  # loaded (and verified) even for a flat image: warm-ups load it
-        if not content.flat:  # a flat image: nothing for the network to find
-            subject = subject_map(region_pixels(pixels, pixel_scale, region), content.content.shape,
-                                  network=network)
-    return _RegionMaps(content.content, subject, content.grid_scale, content.origin)
+        # Loaded (and verified) even for a flat image: warm-ups load them.
+        subject_net, fixation_net = subject_stage.get_network(), fixation_stage.get_network()
+        if not content.flat:  # a flat image: nothing for the networks to find
+            tensor = subject_stage.network_input(region_pixels(pixels, pixel_scale, region))
+            shape = content.content.shape
+            subject = subject_stage.subject_map(None, shape, network=subject_net, tensor=tensor)
+            fixation = fixation_stage.fixation_map(None, shape, network=fixation_net, tensor=tensor)
+    return _RegionMaps(content.content, subject, fixation, content.grid_scale, content.origin)
 
 
 def _fuse(made: _RegionMaps, faces: tuple[Face, ...], source_short_side: float) -> Analysis:
@@ -131,7 +141,7 @@ def _fuse(made: _RegionMaps, faces: tuple[Face, ...], source_short_side: float) 
 
     steering = steering_faces(faces, source_short_side)
     boxes = face_grid_boxes(steering, made.grid_scale, made.grid_origin, made.classic.shape)
-    importance, weight = fused_importance(made.classic, made.subject, boxes)
-    return Analysis(importance=importance, grid_scale=made.grid_scale, grid_origin=made.grid_origin,
-                    faces=faces, classic=made.classic, subject=made.subject, subject_weight=weight,
-                    steering_faces=steering)
+    fused = fused_importance(made.classic, made.subject, boxes, fixation=made.fixation)
+    return Analysis(importance=fused.importance, grid_scale=made.grid_scale, grid_origin=made.grid_origin,
+                    faces=faces, classic=made.classic, subject=made.subject, subject_weight=fused.subject_weight,
+                    fixation=made.fixation, fixation_weight=fused.fixation_weight, steering_faces=steering)

@@ -1,20 +1,22 @@
-"""Fusion: the classic cues, the subject map and the faces -> one importance map for the search.
+"""Fusion: the classic cues, the subject map, the fixation map and the faces -> one importance map.
 
 Inputs, all on the analysis grid of one framing region (indexed ``[row, col]``; face boxes
 ``(x0, y0, x1, y1, score)`` in grid pixels, x = column):
 
 * the classic content map (:func:`~smartframe.analysis.saliency.content_map`: geodesic
   distance, border contrast, spectral residual; non-negative, about mean 1);
-* the subject map (:func:`~smartframe.analysis.subject.subject_map`: 0..1);
+* the subject map (:func:`~smartframe.analysis.subject.subject_map`: 0..1, where the objects are);
+* the fixation map (:func:`~smartframe.analysis.fixation.fixation_map`: 0..1, where people look);
 * the detected faces.
 
-The fused map is ``(1 - w) * mean1(classic) + w * mean1(subject ** gamma)`` (``mean1`` scales a
-map to mean 1, so each part carries the same total mass whatever its contrast), then the face
-blocks of :func:`~smartframe.analysis.saliency.add_face_blocks` on top. ``w`` and ``gamma`` were
-chosen on the tune half of the ground-truth sets (``benchmarks/README.md``): a square root
-flattens the network's confident core so that the mass spreads over the whole subject, which
-keeps more of it than the sharp map does; the classic half keeps what the network misses (where
-people look rather than where objects are).
+The fused map is ``(1 - ws - wf) * mean1(classic) + ws * mean1(subject ** gs) + wf *
+mean1(fixation ** gf)`` (``mean1`` scales a map to mean 1, so each part carries the same total
+mass whatever its contrast), then the face blocks of
+:func:`~smartframe.analysis.saliency.add_face_blocks` on top. The weights and powers were chosen
+on the tune half of the ground-truth sets and on the fixation network's own validation photos
+(``benchmarks/README.md``): a square root flattens the subject network's confident core so that
+the mass spreads over the whole subject; the fixation map adds where viewers look (heads, faces,
+text), which object maps miss.
 
 The per-image weight: ``w`` is the same for every image; the per-image rules tried (the
 network's confidence, the spread and compactness of its mask, agreement with the cues, faces)
@@ -33,7 +35,7 @@ from ..geometry import Box
 from .faces import Face
 from .saliency import DEFAULT_PARAMS, SaliencyParams, add_face_blocks
 
-__all__ = ["FusionParams", "DEFAULT_FUSION", "mean_one", "subject_weight", "fuse_maps",
+__all__ = ["FusionParams", "DEFAULT_FUSION", "Fused", "mean_one", "subject_weight", "fuse_maps",
            "steering_min_size", "steering_faces", "face_grid_boxes", "fused_importance"]
 
 _EPS = 1e-9
@@ -43,8 +45,10 @@ _EPS = 1e-9
 class FusionParams:
     """Fusion constants, chosen on the tune half (not guessed)."""
 
-    subject_weight: float = 0.5  # w: the subject map's share of the fused map's mass
+    subject_weight: float = 0.5  # ws: the subject map's share of the fused map's mass
     subject_gamma: float = 0.5  # the subject map is raised to this power before mean-1 scaling
+    fixation_weight: float = 0.1  # wf: the fixation map's share of the fused map's mass
+    fixation_gamma: float = 1.0  # the fixation map is raised to this power before mean-1 scaling
     # A face shorter than this share of the source's shorter side does not steer the window
     # (no face block, not bound by the never-cut rule); it is still detected, reported and seen
     # by every face policy. Background people in a photo about something else: on the tune
@@ -79,21 +83,30 @@ def subject_weight(classic: np.ndarray, subject: np.ndarray, params: FusionParam
     return params.subject_weight
 
 
-def fuse_maps(classic: np.ndarray, subject: np.ndarray, params: FusionParams = DEFAULT_FUSION
-              ) -> tuple[np.ndarray, float]:
-    """The face-free fused map (float32, mean 1, on the classic map's grid) and the weight used.
+def fuse_maps(classic: np.ndarray, subject: np.ndarray, params: FusionParams = DEFAULT_FUSION, *,
+              fixation: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    """The face-free fused map (float32, mean 1, on the classic map's grid) and the subject and
+    fixation weights used.
 
-    ``classic`` and ``subject`` are maps of the same shape on the same grid.
+    ``classic``, ``subject`` and ``fixation`` (None: no fixation map) are maps of the same shape
+    on the same grid. A flat network map (all zeros: the network saw nothing) gets no weight.
     """
-    if classic.shape != subject.shape:
-        raise ValueError(f"the classic map is {classic.shape} and the subject map {subject.shape}: "
-                         "they must be on the same grid")
-    weight = subject_weight(classic, subject, params)
-    if weight <= 0:
-        return mean_one(classic), 0.0
-    shaped = subject if params.subject_gamma == 1 else np.power(np.maximum(subject, 0), params.subject_gamma)
-    fused = (1.0 - weight) * mean_one(classic) + weight * mean_one(shaped)
-    return fused.astype(np.float32), weight
+    for name, other in (("subject", subject), ("fixation", fixation)):
+        if other is not None and other.shape != classic.shape:
+            raise ValueError(f"the classic map is {classic.shape} and the {name} map {other.shape}: "
+                             "they must be on the same grid")
+    ws = subject_weight(classic, subject, params)
+    wf = params.fixation_weight if fixation is not None and float(fixation.max()) > _EPS else 0.0
+    fused = (1.0 - ws - wf) * mean_one(classic)
+    if ws > 0:
+        fused = fused + ws * mean_one(_power(subject, params.subject_gamma))
+    if wf > 0:
+        fused = fused + wf * mean_one(_power(fixation, params.fixation_gamma))
+    return fused.astype(np.float32), ws, wf
+
+
+def _power(values: np.ndarray, gamma: float) -> np.ndarray:
+    return values if gamma == 1 else np.power(np.maximum(values, 0), gamma)
 
 
 def steering_min_size(source_short_side: float, params: FusionParams = DEFAULT_FUSION) -> float:
@@ -129,17 +142,28 @@ def face_grid_boxes(faces: Sequence[Face], grid_scale: tuple[float, float], grid
     return boxes
 
 
+@dataclass(frozen=True)
+class Fused:
+    """The importance map the search scores (float32, non-negative, on the analysis grid) and
+    the shares of the subject and fixation maps in it (0 when not used)."""
+
+    importance: np.ndarray
+    subject_weight: float
+    fixation_weight: float
+
+
 def fused_importance(classic: np.ndarray, subject: np.ndarray | None,
                      face_boxes: Sequence[Sequence[float]] = (), *,
+                     fixation: np.ndarray | None = None,
                      params: FusionParams = DEFAULT_FUSION,
-                     saliency: SaliencyParams = DEFAULT_PARAMS) -> tuple[np.ndarray, float]:
-    """The importance map the search scores (float32, non-negative) and the subject weight.
+                     saliency: SaliencyParams = DEFAULT_PARAMS) -> Fused:
+    """The importance map the search scores, with the weights used.
 
     ``subject=None`` is the classic strategy: the classic map plus the face blocks, exactly as
-    before the subject network existed. ``face_boxes``: ``(x0, y0, x1, y1, score)`` in grid
-    pixels.
+    before the networks existed (``fixation`` is then ignored). ``face_boxes``:
+    ``(x0, y0, x1, y1, score)`` in grid pixels.
     """
     if subject is None:
-        return add_face_blocks(classic, face_boxes, saliency), 0.0
-    fused, weight = fuse_maps(classic, subject, params)
-    return add_face_blocks(fused, face_boxes, saliency), weight
+        return Fused(add_face_blocks(classic, face_boxes, saliency), 0.0, 0.0)
+    fused, ws, wf = fuse_maps(classic, subject, params, fixation=fixation)
+    return Fused(add_face_blocks(fused, face_boxes, saliency), ws, wf)

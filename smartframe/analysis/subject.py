@@ -38,7 +38,7 @@ from .model_files import ModelFile, resolve
 from .saliency import small_copy
 
 __all__ = ["STUDENT_MODEL", "TEACHER_MODEL", "INPUT_SIDE", "STRIDE", "SubjectNetwork", "get_network",
-           "network_input", "subject_map"]
+           "network_input", "subject_map", "grid_map"]
 
 #: The student, run at every smart framing.
 STUDENT_MODEL = ModelFile("subject student", "subject_student.onnx",
@@ -84,7 +84,7 @@ class SubjectNetwork:
             with captured_stderr():
                 self._net = cv2.dnn.readNetFromONNX(str(self.path))
         except cv2.error as error:
-            raise ModelError(f"{self.path}: cv2.dnn cannot read the subject network: "
+            raise ModelError(f"{self.path}: cv2.dnn cannot read the {model.name}: "
                              f"{str(error).strip().splitlines()[-1]}") from None
         self._lock = threading.Lock()
 
@@ -111,12 +111,19 @@ def get_network() -> SubjectNetwork:
 
 
 def subject_map(region_rgb: np.ndarray, grid_shape: tuple[int, int], *,
-                network: SubjectNetwork | None = None) -> np.ndarray:
+                network: SubjectNetwork | None = None, tensor: np.ndarray | None = None) -> np.ndarray:
     """The subject map of ``region_rgb`` (the framing region, RGB uint8, any size) on a grid of
     ``grid_shape`` = (rows, cols) covering the same region: float32, min-max normalised to 0..1
-    (all zeros when the network's output is flat)."""
+    (all zeros when the network's output is flat). ``tensor``: ``network_input(region_rgb)``
+    when the caller already made it (the fixation network takes the same input)."""
     net = network if network is not None else get_network()
-    raw = net.run(network_input(region_rgb))
+    raw = net.run(tensor if tensor is not None else network_input(region_rgb))
+    return grid_map(raw, grid_shape)
+
+
+def grid_map(raw: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:
+    """A network's output map (H/4 x W/4 over the region) on the analysis grid of ``grid_shape``
+    (rows, cols) covering the same region, min-max normalised to 0..1 (zeros when flat)."""
     rows, cols = grid_shape
     # INTER_AREA is what the fusion weights were measured with (an enlargement here).
     grid = cv2.resize(raw, (cols, rows), interpolation=cv2.INTER_AREA)
