@@ -137,6 +137,22 @@ def test_the_scale_puts_the_smallest_face_that_matters_at_15_detector_px(detecto
     assert detector.scale_for(6000, 4000, 10) == pytest.approx(math.sqrt(4e6 / 24e6))
 
 
+def test_the_turned_search_is_a_quarter_of_the_upright_one_even_when_capped(detector, monkeypatch):
+    """Turned, the image is searched at half the upright scale per side, also when the upright
+    search is capped at max_detector_mp (a tiny min_size_px on a large image)."""
+    seen = []
+    real = fp.FaceDetector.propose
+
+    def spy(self, rgb, scale, turns=(0,)):
+        seen.append((turns, round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)))
+        return real(self, rgb, scale, turns)
+
+    monkeypatch.setattr(fp.FaceDetector, "propose", spy)
+    detector.candidates(np.zeros((3000, 4000, 3), np.uint8), min_size_px=2.0)
+    (_, uw, uh), (turns, tw, th) = seen
+    assert uw * uh <= 4e6 * 1.01 and turns == fp.TURNS and (tw, th) == (round(uw / 2), round(uh / 2))
+
+
 def test_framing_searches_at_the_output_resolution(monkeypatch):
     """The detector gets the output's minimum in source pixels: a 4000 px photo framed to
     1280x720 is searched for faces of 20 output px, i.e. ~62 source px, at a quarter of its

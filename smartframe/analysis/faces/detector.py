@@ -12,30 +12,47 @@ For an RGB image and ``min_size_px``, the smallest face that matters *in that im
    :data:`~.face.SIZE_MARGIN` x ``min_size_px`` are candidates. A *close-up pass* adds the
    faces YuNet finds on the whole image zoomed out ``closeup_zoom`` (1.5) times into a
    ``closeup_px`` (192) square with a black border: a face that fills or overflows the frame
-   is missed at the image's own size and found there (on close-up crops of the tune photos
-   it took the found share from 494 to 506 of 511, what BlazeFace's close-up pass found).
-   Close-up candidates overlapping a proposal (IoU > 0.3) are dropped as duplicates.
+   is missed at the image's own size and found there. Close-up candidates overlapping a
+   proposal (IoU > 0.3) are dropped as duplicates.
+   **Turned faces.** YuNet finds upright faces: a face lying on its side or upside down (a
+   phone that lost its EXIF orientation, a person lying down, an acrobat) scores low or not at
+   all. So the same search also runs on the image turned by 90, 180 and 270 degrees
+   (:data:`TURNS`), at the scale where a face ``turned_min_factor`` (2) times the smallest one
+   is ``detector_px`` -- a quarter of the upright search's pixels per turn, which is what
+   keeps ``check``'s time -- and the close-up square is turned the same ways. Turned
+   candidates (from 2 x 0.85 x ``min_size_px``) carry their ``turns`` and are re-looked
+   turned; a face proposed both ways is kept once, with its best re-look.
 2. **Re-look.** Each candidate (best proposal score first, at most ``max_relooks``) is cut out
    on a square window ``relook_zoom`` (3) times its size, centred on it (black outside the
    image), resized to ``relook_px`` (192) px -- the face then at ~64 px, YuNet's best range --
-   and YuNet runs again on all windows in one batch (a face larger than the image's shorter
-   side is cut out ``closeup_zoom`` times its size instead: 508 instead of 506 of the 511
-   close-up crops). The best score of a face found there that
-   overlaps the candidate (IoU > ``relook_iou``) is the candidate's score; 0 when none does.
-   This is the verification: it separates faces from animal faces, toys and patterns better
-   than any BlazeFace re-score measured (issue 11's research), and it runs on the image the
-   caller gave, at full resolution.
-3. **Decision.** A face counts when its re-look score is at least ``min_score`` (0.80 by
-   default), or, with the *group rule*, when at least ``group_count`` (3) candidates of the
-   image re-look at ``group_score`` (0.40) or more: faces come in groups, one dog's face does
-   not. Grouped faces score ``group_accept`` (0.80) at least, and candidates past
-   ``max_relooks`` count in a grouped image when their proposal scored
-   ``unverified_group_score`` (0.6). The re-check after redaction turns the group rule off
-   (blurred faces in a crowd corroborate each other) and uses a lower ``min_score``.
+   turned as it was found, and YuNet runs again on all windows in one batch (a face larger
+   than the image's shorter side is cut out ``closeup_zoom`` times its size instead). The best
+   score of a face found there that overlaps the candidate (IoU > ``relook_iou``) is the
+   candidate's score; 0 when none does. This is the verification: it separates faces from
+   animal faces, toys and patterns, and it runs on the image the caller gave.
+   **Second opinion.** CenterFace (:mod:`.centerface`, a larger network that scores
+   differently) looks at the same window (``second_px``, 160) of each candidate whose answer
+   it can change -- re-looked at ``second_low`` (0.4) or more but under the score needed, not
+   already counted by the group rule; at most ``max_second`` (8) -- and its score counts on the
+   re-look's scale with ``second_accept`` (0.75) worth 0.80 (:meth:`FaceDetector.consult`).
+   When YuNet accepts no face at all, CenterFace also looks at the whole image at ``whole_px``
+   (512) and a face it scores ``whole_accept`` (0.70) or more counts
+   (:meth:`FaceDetector.look_whole`): large faces YuNet never proposes (heavy make-up, masks).
+3. **Decision.** A face counts when its score is at least ``min_score`` (0.80 by default), or,
+   with the *group rule*, when at least ``group_count`` (3) candidates of the image re-look at
+   ``group_score`` (0.40) or more: faces come in groups, one dog's face does not. Grouped faces
+   score ``group_accept`` (0.80) at least, and candidates past ``max_relooks`` count in a
+   grouped image when their proposal scored ``unverified_group_score`` (0.6). The re-check
+   after redaction turns the group rule off (blurred faces in a crowd corroborate each other)
+   and uses a lower ``min_score``; CenterFace then also looks again at every covered place
+   (:meth:`FaceDetector.look_again`).
 
 Thresholds were chosen on the tune half of the research sets and are measured by
-``benchmarks/faces.py``. Boxes are in the pixel frame of the array given to the detector,
-x1/y1 exclusive (they may extend past the border for faces cut by it); the
+``benchmarks/faces.py``. CenterFace's were chosen by photo-grouped 5-fold cross-validation on
+the tune half, upright and turned: the second opinion's thresholds are the ones that add no
+face-free flag in any orientation (looser ones found 1-3 more photos in 100 and flagged 1-4
+more face-free photos, dogs mostly). Boxes are in the pixel frame of the array given to the
+detector, x1/y1 exclusive (they may extend past the border for faces cut by it); the
 ``*_source_faces`` helpers return source pixels after EXIF orientation. One detector per
 process (:func:`get_detector`); a forked child builds its own; all are closed at exit.
 """
@@ -61,7 +78,7 @@ from .yunet import YUNET_N, Detections, decode, network_input, padded_size, resi
 #: The quarter turns (counter-clockwise) searched besides upright: 90, 180 and 270 degrees.
 TURNS = (1, 2, 3)
 
-__all__ = ["DetectorSettings", "Candidate", "FaceDetector", "decide", "as_rgb_uint8", "get_detector",
+__all__ = ["TURNS", "DetectorSettings", "Candidate", "FaceDetector", "decide", "as_rgb_uint8", "get_detector",
            "close_all_detectors", "detect_faces", "detect_source_faces", "identifiable_faces"]
 
 
@@ -350,7 +367,9 @@ class FaceDetector:
         dw, dh = max(1, round(w * scale)), max(1, round(h * scale))
         small = resized(rgb, dw, dh)
         proposals = self.propose(small, 1.0)
-        proposals += self.propose(small, self.scale_for(w, h, turned_min) / scale, TURNS)
+        # (relative to the upright scale, also where max_detector_mp caps both: a quarter of the
+        # upright search's pixels per turn, whatever the cap)
+        proposals += self.propose(small, 1.0 / s.turned_min_factor, TURNS)
         proposals = [found.scaled(w / dw, h / dh) for found in proposals]  # the resize's exact scales
         closeups = self.propose_closeups(rgb, (0,) + TURNS)
         parts, turns = [], []
