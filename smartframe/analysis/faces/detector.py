@@ -21,7 +21,7 @@ For an RGB image and ``min_size_px``, the smallest face that matters *in that im
    is ``detector_px`` -- a quarter of the upright search's pixels per turn, which is what
    keeps ``check``'s time -- and the close-up square is turned the same ways. Turned
    candidates (from 2 x 0.85 x ``min_size_px``) carry their ``turns`` and are re-looked
-   turned; a face proposed both ways is kept once, with its best re-look.
+   turned; a face proposed in several orientations is kept once, the way it scored best.
 2. **Re-look.** Each candidate (best proposal score first, at most ``max_relooks``) is cut out
    on a square window ``relook_zoom`` (3) times its size, centred on it (black outside the
    image), resized to ``relook_px`` (192) px -- the face then at ~64 px, YuNet's best range --
@@ -233,7 +233,7 @@ class FaceDetector:
             index = [i for i, t in enumerate(turns) if (t % 2 == 1) == odd]
             if not index:
                 continue
-            batch = [np.ascontiguousarray(np.rot90(images[i], turns[i])) for i in index]
+            batch = [np.rot90(images[i], turns[i]) for i in index]  # views: network_input copies once
             bh, bw = batch[0].shape[:2]
             outputs = self._run(network_input(batch))
             for n, i in enumerate(index):
@@ -351,8 +351,7 @@ class FaceDetector:
     def candidates(self, rgb: np.ndarray, *, min_size_px: float = DEFAULT_MIN_SIZE_PX) -> list[Candidate]:
         """Stages 1 and 2: every proposal at least ``SIZE_MARGIN * min_size_px`` (turned ones:
         ``turned_min_factor`` times that) with its evidence, best proposal first (``rgb``'s
-        pixels). A face proposed both upright and turned is re-looked both ways and kept once,
-        with its best re-look."""
+        pixels). A face proposed both upright and turned is kept once, the way it scored best."""
         if self._closed:
             raise RuntimeError("FaceDetector is closed")
         if not (isinstance(min_size_px, (int, float)) and math.isfinite(min_size_px) and min_size_px > 0):
@@ -386,18 +385,33 @@ class FaceDetector:
         turns = np.concatenate(turns)
         order = np.argsort(-found.scores, kind="stable")
         found, turns = found.take(order), turns[order]
-        n = min(len(found), s.max_relooks)
-        relooks = self.relook(rgb, found.boxes[:n], turns[:n])
-        evidence = np.concatenate([relooks, np.full(len(found) - n, -1.0)])  # not re-looked: last
-        kept = []  # one candidate per face: its best re-look, whichever way it was turned
+        # One candidate per face. A turned proposal of a face also proposed upright is re-looked
+        # only when the upright re-look falls short (on a 12 MP check that saves three close-up
+        # windows); then the face keeps whichever way re-looked best.
+        up = turns == 0
+        duplicate = np.array([turn != 0 and up.any() and bool((_iou(box, found.boxes[up]) > s.nms_iou).any())
+                              for box, turn in zip(found.boxes, turns)], bool).reshape(-1)
+        relooks = np.full(len(found), np.nan)
+        first = np.nonzero(~duplicate)[0][:s.max_relooks]
+        relooks[first] = self.relook(rgb, found.boxes[first], turns[first])
+        weak = up & ~(relooks >= DEFAULT_MIN_SCORE)  # not re-looked (NaN) counts as weak
+        again = [i for i in np.nonzero(duplicate)[0]
+                 if weak.any() and (_iou(found.boxes[i], found.boxes[weak]) > s.nms_iou).any()]
+        if again:
+            relooks[again] = self.relook(rgb, found.boxes[again], turns[again])
+        kept: list[int] = []
+        evidence = np.where(np.isnan(relooks), -1.0, relooks)
         for i in np.argsort(-evidence, kind="stable"):
-            if not any(_iou(found.boxes[i], found.boxes[j:j + 1])[0] > s.nms_iou and turns[i] != turns[j]
-                       for j in kept):
+            if duplicate[i] and np.isnan(relooks[i]):
+                continue  # a turned copy of an upright face that re-looked well
+            other_ways = [j for j in kept if turns[j] != turns[i]]
+            if not other_ways or not (_iou(found.boxes[i], found.boxes[other_ways]) > s.nms_iou).any():
                 kept.append(i)
-        kept.sort()  # best proposal first, as before
+        kept.sort()  # best proposal first
         return [Candidate(tuple(float(v) for v in found.boxes[i]),
                           tuple((float(x), float(y)) for x, y in found.landmarks[i]),
-                          float(found.scores[i]), float(relooks[i]) if i < n else None, int(turns[i]))
+                          float(found.scores[i]), None if np.isnan(relooks[i]) else float(relooks[i]),
+                          int(turns[i]))
                 for i in kept]
 
     def consult(self, rgb: np.ndarray, candidates: list[Candidate], *, min_score: float,
