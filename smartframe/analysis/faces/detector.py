@@ -63,15 +63,15 @@ import atexit
 import math
 import os
 import threading
-from pathlib import Path
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ...errors import OptionError
-from .face import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, SIZE_MARGIN, Face, is_identifiable
 from .centerface import CenterFace
+from .face import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, SIZE_MARGIN, Face, is_identifiable
 from .runtime import Session
 from .yunet import YUNET_N, Detections, decode, network_input, padded_size, resized, suppress
 
