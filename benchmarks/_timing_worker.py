@@ -25,8 +25,13 @@ def main() -> None:
     import smartframe
     from smartframe.analysis import faces
 
-    backend = "yunet (onnxruntime)" if hasattr(faces, "YUNET_N") else "blazeface (" + (
-        "mediapipe + OpenCV" if faces.mediapipe_available() and faces.default_backend() != "opencv" else "OpenCV") + ")"
+    if hasattr(getattr(faces, "detector", None), "TURNS"):
+        backend = "yunet upright and turned + centerface second opinion (onnxruntime)"
+    elif hasattr(faces, "YUNET_N"):
+        backend = "yunet (onnxruntime)"
+    else:
+        backend = "blazeface (" + ("mediapipe + OpenCV" if faces.mediapipe_available()
+                                   and faces.default_backend() != "opencv" else "OpenCV") + ")"
     pixels: dict[str, np.ndarray] = {}
 
     def answer(data: dict) -> None:

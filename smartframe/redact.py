@@ -8,7 +8,9 @@ output twice: as ``check`` would (the thresholds that define a face, the group r
 with looser thresholds (a score 0.1 lower, half the size) judging each face on its own score.
 The second alone is not enough: blurred faces in a crowd keep face-shaped blobs that can
 corroborate each other under check's group rule (9 of 488 blurred benchmark photos), and the
-two sizes search the output at different scales. Whatever is still found is redacted again
+two sizes search the output at different scales. The second detector (CenterFace) also looks
+at each covered place, turned as the face was found: a cover it still takes for a face has
+failed even where YuNet no longer proposes anything. Whatever is still found is redacted again
 with a larger region and fewer samples, and after the last round with a solid fill. If a face
 survives even that, :class:`~smartframe.errors.RedactionError` is raised rather than an image
 with a face in it being returned.
@@ -44,6 +46,8 @@ REDACTION_REFUSED_COVERAGE = 0.9
 _RECHECK_SIZE_FACTOR = 0.5
 
 Detector = Callable[[np.ndarray, float, float], Sequence[Face]]
+#: ``(rgb, faces, min_score)`` -> the faces of ``faces`` the second detector still sees at their place.
+SecondLook = Callable[[np.ndarray, Sequence[Face], float], Sequence[Face]]
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,15 @@ class Redaction(NamedTuple):
 
 def redact_faces(pixels: np.ndarray, faces: Sequence[Face], method: FacePolicy, *, detect: Detector,
                  min_face_px: float, min_face_score: float, recheck: Detector | None = None,
-                 params: RedactionParams = RedactionParams()) -> Redaction:
+                 look_again: SecondLook | None = None, params: RedactionParams = RedactionParams()) -> Redaction:
     """Cover ``faces`` (boxes in ``pixels``' frame) and verify, escalating as needed.
 
     ``detect(rgb, min_size_px, min_score)`` finds faces in an RGB array; with no ``faces``
     given, the faces it finds in ``pixels`` are covered. After each round, what is left is
     what ``detect`` finds at ``min_face_px`` and ``min_face_score`` (what check would report)
-    together with what ``recheck`` (default: ``detect``) finds at the looser thresholds.
+    together with what ``recheck`` (default: ``detect``) finds at the looser thresholds, and
+    the covered faces that ``look_again`` (the second detector, looking at each covered place;
+    default: nobody) still sees at the looser score.
     Returns a new array, every face covered and the share of the image covered. Raises
     RedactionError when a face is still found after the solid-fill fallback.
     """
@@ -144,6 +150,9 @@ def redact_faces(pixels: np.ndarray, faces: Sequence[Face], method: FacePolicy, 
         todo = list(detect(out[..., :3], min_face_px, min_face_score))
         todo += [face for face in recheck(out[..., :3], recheck_size, recheck_score)
                  if all(face.box.iou(other.box) <= 0.3 for other in todo)]
+        if look_again is not None:
+            todo += [face for face in look_again(out[..., :3], covered, recheck_score)
+                     if all(face.box.iou(other.box) <= 0.3 for other in todo)]
     if todo:
         raise RedactionError(f"{len(todo)} face(s) still detected after {REDACTION_ROUNDS} rounds of "
                              f"'{method.value}' and a solid fill")
@@ -167,7 +176,7 @@ def visible_faces(plan: Plan, faces: Sequence[Face], *, min_face_px: float,
         shown = box.intersection(plan.content_box)
         if shown.width < 0.5 or shown.height < 0.5:  # outside, or a sliver of float rounding
             continue
-        found.append(Face(*box, face.score, source=face.source))
+        found.append(Face(*box, face.score, source=face.source, turns=face.turns))
     return found
 
 
@@ -184,9 +193,16 @@ def _shared_recheck(rgb: np.ndarray, min_size_px: float, min_score: float) -> Se
     return detect_faces(rgb, min_size_px=min_size_px, min_score=min_score, group_rule=False)
 
 
+def _shared_look_again(rgb: np.ndarray, faces: Sequence[Face], min_score: float) -> Sequence[Face]:
+    """CenterFace's look at each covered place (the second detector of the face check)."""
+    from .analysis.faces import get_detector
+
+    return get_detector().look_again(rgb, list(faces), min_score=min_score)
+
+
 def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
-                      detect: Detector = _shared_detector,
-                      recheck: Detector = _shared_recheck) -> tuple[np.ndarray, Plan, tuple[Face, ...]]:
+                      detect: Detector = _shared_detector, recheck: Detector = _shared_recheck,
+                      look_again: SecondLook | None = _shared_look_again) -> tuple[np.ndarray, Plan, tuple[Face, ...]]:
     """Apply ``options.faces`` to the rendered ``pixels`` of ``plan``.
 
     ``auto`` becomes ``reject`` for a target that refuses faces and ``keep`` elsewhere; ``keep``
@@ -228,7 +244,7 @@ def apply_face_policy(pixels: np.ndarray, plan: Plan, options: FrameOptions,
     # blur, pixelate, fill -- and avoid, whose window already left out what it could.
     method = FacePolicy.BLUR if policy is FacePolicy.AVOID else policy
     pixels, covered, coverage = redact_faces(pixels, visible, method, detect=detect, recheck=recheck,
-                                             min_face_px=options.min_face_px,
+                                             look_again=look_again, min_face_px=options.min_face_px,
                                              min_face_score=options.min_face_score)
     if coverage >= REDACTION_REFUSED_COVERAGE:
         raise RedactionError(f"redacting {len(covered)} face region(s) ({method.value}) would cover "

@@ -16,6 +16,7 @@ import smartframe
 from smartframe.analysis import Analysis, Face, Maps, analyse
 from smartframe.analysis import fixation as fixation_module
 from smartframe.analysis import subject as subject_module
+from smartframe.analysis.faces.centerface import CENTERFACE
 from smartframe.analysis.faces.yunet import YUNET_N
 from smartframe.analysis.fusion import DEFAULT_FUSION, face_grid_boxes, fuse_maps, fused_importance, mean_one
 from smartframe.analysis.model_files import model_directory
@@ -89,8 +90,9 @@ def test_a_missing_or_corrupt_student_is_a_model_error(tmp_path):
 
 
 def test_smart_raises_model_error_without_the_student(tmp_path, monkeypatch):
-    # a model folder with the face model only
-    shutil.copy(model_directory() / YUNET_N.filename, tmp_path / YUNET_N.filename)
+    # a model folder with the face models only (YuNet and its second opinion, CenterFace)
+    for face_model in (YUNET_N, CENTERFACE):
+        shutil.copy(model_directory() / face_model.filename, tmp_path / face_model.filename)
     monkeypatch.setenv("SMARTFRAME_MODEL_DIR", str(tmp_path))
     monkeypatch.setattr(subject_module, "_network", None)
     image, _ = landscape_with_subject(400, 300)

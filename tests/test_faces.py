@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -117,7 +118,7 @@ def test_onnxruntime_decoding_gives_what_opencv_face_detector_yn_gives(detector)
         draw_face(scene, cx, 260, size)
     reference = cv2.FaceDetectorYN.create(str(model_files.resolve(fp.YUNET_N)), "", (900, 600), 0.3, 0.3, 5000)
     _, rows = reference.detect(np.ascontiguousarray(scene[..., ::-1]))
-    ours = detector.propose(scene, 1.0)
+    ours = detector.propose(scene, 1.0)[0]
     assert rows is not None and len(rows) == len(ours) >= 3
     order = np.argsort(-rows[:, 14], kind="stable")
     boxes = rows[order, :4].astype(float)
@@ -136,6 +137,22 @@ def test_the_scale_puts_the_smallest_face_that_matters_at_15_detector_px(detecto
     assert detector.scale_for(6000, 4000, 10) == pytest.approx(math.sqrt(4e6 / 24e6))
 
 
+def test_the_turned_search_is_a_quarter_of_the_upright_one_even_when_capped(detector, monkeypatch):
+    """Turned, the image is searched at half the upright scale per side, also when the upright
+    search is capped at max_detector_mp (a tiny min_size_px on a large image)."""
+    seen = []
+    real = fp.FaceDetector.propose
+
+    def spy(self, rgb, scale, turns=(0,)):
+        seen.append((turns, round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)))
+        return real(self, rgb, scale, turns)
+
+    monkeypatch.setattr(fp.FaceDetector, "propose", spy)
+    detector.candidates(np.zeros((3000, 4000, 3), np.uint8), min_size_px=2.0)
+    (_, uw, uh), (turns, tw, th) = seen
+    assert uw * uh <= 4e6 * 1.01 and turns == fp.TURNS and (tw, th) == (round(uw / 2), round(uh / 2))
+
+
 def test_framing_searches_at_the_output_resolution(monkeypatch):
     """The detector gets the output's minimum in source pixels: a 4000 px photo framed to
     1280x720 is searched for faces of 20 output px, i.e. ~62 source px, at a quarter of its
@@ -143,9 +160,10 @@ def test_framing_searches_at_the_output_resolution(monkeypatch):
     scales = []
     real = fp.FaceDetector.propose
 
-    def spy(self, rgb, scale):
-        scales.append(rgb.shape[1] * scale)  # detector pixels across
-        return real(self, rgb, scale)
+    def spy(self, rgb, scale, turns=(0,)):
+        if turns == (0,):  # the upright search (the turned one looks for faces twice as large)
+            scales.append(rgb.shape[1] * scale)  # detector pixels across
+        return real(self, rgb, scale, turns)
 
     monkeypatch.setattr(fp.FaceDetector, "propose", spy)
     scene = face_scene(4000, 2250, 2000, 1100, 400)
@@ -162,13 +180,14 @@ def test_check_searches_at_the_target_resolution(monkeypatch):
     scales = []
     real = fp.FaceDetector.propose
 
-    def spy(self, rgb, scale):
-        scales.append(rgb.shape[1] * scale)
-        return real(self, rgb, scale)
+    def spy(self, rgb, scale, turns=(0,)):
+        scales.append((turns, rgb.shape[1] * scale))
+        return real(self, rgb, scale, turns)
 
     monkeypatch.setattr(fp.FaceDetector, "propose", spy)
     report = smartframe.check(face_scene(4000, 2250, 2000, 1100, 400), "1280x720")
-    assert len(report.faces) == 1 and scales == [pytest.approx(960, abs=2)]
+    assert len(report.faces) == 1
+    assert scales == [((0,), pytest.approx(960, abs=2)), (fp.detector.TURNS, pytest.approx(480, abs=2))]
 
 
 # ----------------------------------------------------------------------------- stage 2: re-look
@@ -177,7 +196,7 @@ def test_the_relook_window_maps_back_to_image_pixels(detector):
     its frame says where each tile pixel came from."""
     image = np.full((300, 400, 3), 40, np.uint8)
     image[0:20, 0:20] = 255  # a white square in the corner, centre (10, 10) with x1/y1 exclusive
-    tile, (ox, oy, k) = detector._window(image, np.array([0.0, 0.0, 20.0, 20.0]))
+    tile, (ox, oy, k) = detector._window(image, np.array([0.0, 0.0, 20.0, 20.0]), 192)
     assert tile.shape == (192, 192, 3) and k == pytest.approx(60 / 192) and (ox, oy) == (-20, -20)
     weight = (tile[..., 0] > 128).astype(float)
     ys, xs = np.mgrid[0:192, 0:192]
@@ -216,6 +235,76 @@ def test_the_group_rule_counts_three_faces_that_corroborate_each_other():
     unverified = [candidate(None, proposal=0.65, x=400), candidate(None, proposal=0.5, x=500)]
     assert len(fp.decide(crowd + unverified, min_score=0.8)) == 4
     assert fp.decide([candidate(None, proposal=0.99)], min_score=0.8) == []
+
+
+def test_the_second_opinion_counts_on_the_relook_scale():
+    """CenterFace's score counts from a re-look of ``second_low`` on, ``second_accept`` scoring as
+    0.80 (so the looser re-check after redaction is looser for it too)."""
+    s = fp.DetectorSettings()
+    asked = lambda relook, second: replace(candidate(relook), second=second)  # noqa: E731
+    (face,) = fp.decide([asked(s.second_low + 0.05, s.second_accept)], min_score=0.8)
+    assert face.source == "second" and face.score == pytest.approx(0.8)
+    assert fp.decide([asked(s.second_low + 0.05, s.second_accept - 0.05)], min_score=0.8) == []
+    assert fp.decide([asked(s.second_low + 0.05, s.second_accept - 0.05)], min_score=0.7, group_rule=False)
+    assert fp.decide([asked(s.second_low - 0.01, 1.0)], min_score=0.8) == []  # YuNet sees nothing there
+    (face,) = fp.decide([asked(0.9, s.second_accept)], min_score=0.8)  # the better of the two scores
+    assert (face.source, face.score) == ("relook", 0.9)
+
+
+def test_centerface_is_asked_only_where_it_can_change_the_answer(detector, monkeypatch):
+    asked = []
+
+    def spy(rgb, boxes, turns):
+        asked.append([tuple(b) for b in boxes])
+        return np.full(len(boxes), 0.99)
+
+    monkeypatch.setattr(detector, "second_opinion", spy)
+    image = np.zeros((100, 600, 3), np.uint8)
+    lone = [candidate(0.9, x=0), candidate(0.5, x=100), candidate(0.05, x=200), candidate(None, x=300)]
+    out = detector.consult(image, lone, min_score=0.8)
+    assert asked == [[lone[1].box]] and [c.second for c in out] == [None, 0.99, None, None]
+    asked.clear()
+    crowd = [candidate(0.5, x=100 * i) for i in range(4)]
+    assert detector.consult(image, crowd, min_score=0.8) == crowd and asked == []  # the group rule decides
+    detector.consult(image, crowd, min_score=0.8, group_rule=False)
+    assert len(asked[0]) == 4
+    asked.clear()
+    many = [candidate(0.5, x=50 * i) for i in range(20)]
+    detector.consult(image, many, min_score=0.8, group_rule=False)
+    assert len(asked[0]) == detector.settings.max_second
+
+
+def test_centerface_looks_again_at_a_face_and_not_at_its_cover(detector):
+    scene = face_scene(800, 600, 400, 300, 180)
+    (face,) = detector.detect(scene)
+    # CenterFace scores this drawn face ~0.6 (a cartoon to it): asked at a low enough score
+    assert detector.look_again(scene, [face], min_score=0.5) != []
+    covered = scene.copy()
+    x0, y0, x1, y1 = face.clipped(800, 600)
+    covered[y0:y1, x0:x1] = 128
+    assert detector.look_again(covered, [face], min_score=0.5) == []
+
+
+def test_centerface_looks_at_the_whole_image_only_when_yunet_found_no_face(detector, monkeypatch):
+    calls = []
+    real = fp.FaceDetector.look_whole
+
+    def spy(self, rgb, **kw):
+        calls.append(rgb.shape)
+        return real(self, rgb, **kw)
+
+    monkeypatch.setattr(fp.FaceDetector, "look_whole", spy)
+    assert len(detector.detect(face_scene(640, 480, 256, 240, 120))) == 1 and calls == []
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == [] and calls == [(480, 640, 3)]
+
+
+def test_the_whole_image_look_finds_a_face_in_the_image_pixels(detector):
+    image = face_scene(1280, 960, 512, 480, 240)  # searched at 512x384: the face ~100 px there
+    (face,) = detector.look_whole(image, min_score=0.6)
+    assert face.source == "whole" and face.score >= 0.6
+    assert abs(face.center[0] - 512) < 30 and abs(face.center[1] - 480) < 50 and 150 < face.size < 320
+    assert detector.look_whole(image, min_score=0.6, min_size_px=400) == []  # smaller than what matters
+    assert detector.look_whole(np.zeros((960, 1280, 3), np.uint8), min_score=0.3) == []
 
 
 def test_a_crowd_of_drawn_faces_is_found_and_a_single_weak_one_is_not(detector):
@@ -278,7 +367,6 @@ NO_FACE = {
     "smiley": lambda: smiley(150),
     "small smiley": lambda: smiley(40),
     "clock": lambda: clock(200),
-    "upside-down face": lambda: np.ascontiguousarray(face_scene(900, 600, 450, 250, 200)[::-1]),
 }
 
 
@@ -298,6 +386,41 @@ WHOLE = [(size, w, h, fx, fy) for size in (24, 40, 80, 160, 320, 600) for (w, h)
 def test_a_drawn_face_is_found_confidently_at_every_size_and_place(detector, size, width, height, fx, fy):
     image = face_scene(width, height, fx * width, fy * height, size)
     assert best_relook(detector, image, min(20.0, 0.8 * size)) >= 0.9
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+@pytest.mark.parametrize("size", [48, 200])
+def test_a_turned_face_is_found_as_an_upright_one_is(detector, turns, size):
+    """A face lying on its side or upside down (a phone that lost its orientation, a person lying
+    down) is found, where it is, from twice the smallest size that matters."""
+    upright = face_scene(900, 600, 450, 250, size)
+    image = np.ascontiguousarray(np.rot90(upright, turns))
+    faces = detector.detect(image)
+    assert len(faces) == 1 and faces[0].score >= 0.8
+    (want,) = detector.detect(upright)
+    h, w = upright.shape[:2]
+    back = yunet.Detections(np.array([faces[0].box]), np.zeros((1, 5, 2)), np.zeros(1)).unturned(turns, w, h)
+    assert np.allclose(back.boxes[0], want.box, atol=0.12 * size)
+    assert faces[0].turns == (4 - turns) % 4  # the image turned back by that much shows it upright
+
+
+def test_a_turned_face_under_twice_the_smallest_size_is_not_searched_for(detector):
+    """The turned search runs at half the upright scale (what keeps check's time): a turned face
+    from 2 x 0.85 x min_size_px on. The same small face upright is found."""
+    upright = face_scene(900, 600, 450, 250, 30)
+    assert len(detector.detect(upright)) == 1
+    assert detector.detect(np.ascontiguousarray(np.rot90(upright, 1))) == []
+
+
+def test_unturn_points_undoes_rot90():
+    rng = np.random.default_rng(0)
+    for turns in range(4):
+        h, w = rng.integers(3, 12, 2)
+        image = rng.integers(0, 1000, (h, w))
+        turned = np.rot90(image, turns)
+        for r, c in zip(rng.integers(0, turned.shape[0], 20), rng.integers(0, turned.shape[1], 20)):
+            x, y = yunet.unturn_points(np.array([c + 0.5, r + 0.5]), turns, w, h)  # the pixel centre
+            assert image[int(y), int(x)] == turned[r, c]
 
 
 CUT = {  # the face centre and size in a 1600x900 image, cut by the border or filling the frame

@@ -86,6 +86,26 @@ def test_the_recheck_looks_as_check_would_and_with_the_looser_single_face_rule()
     assert calls[:2] == [("detect", 20, 0.8), ("recheck", 10, pytest.approx(0.7))]
 
 
+def test_a_cover_the_second_detector_still_sees_is_redacted_again():
+    """After a round the second detector looks at every covered place (at the re-check's looser
+    score); a face it still sees there is covered again, more strongly."""
+    pixels = np.full((400, 600, 3), 120, np.uint8)
+    face = Face(50, 50, 110, 120, 0.9)
+    looks = []
+
+    def look_again(rgb, faces, score):
+        looks.append((list(faces), score))
+        return [faces[0]] if len(looks) == 1 else []
+
+    _, covered, _ = redact_faces(pixels, [face], FacePolicy.BLUR, detect=lambda rgb, size, score: [],
+                                 recheck=lambda rgb, size, score: [], look_again=look_again,
+                                 min_face_px=20, min_face_score=0.8)
+    assert covered == (face, face) and looks[0] == ([face], pytest.approx(0.7)) and len(looks) == 2
+    with pytest.raises(RedactionError, match="still detected"):
+        redact_faces(pixels, [face], FacePolicy.BLUR, detect=lambda rgb, size, score: [],
+                     look_again=lambda rgb, faces, score: [face], min_face_px=20, min_face_score=0.8)
+
+
 def test_reject_raises_with_the_faces_and_keep_does_nothing():
     scene = one_face()
     with pytest.raises(FacesFoundError) as error:

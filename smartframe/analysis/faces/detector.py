@@ -12,30 +12,47 @@ For an RGB image and ``min_size_px``, the smallest face that matters *in that im
    :data:`~.face.SIZE_MARGIN` x ``min_size_px`` are candidates. A *close-up pass* adds the
    faces YuNet finds on the whole image zoomed out ``closeup_zoom`` (1.5) times into a
    ``closeup_px`` (192) square with a black border: a face that fills or overflows the frame
-   is missed at the image's own size and found there (on close-up crops of the tune photos
-   it took the found share from 494 to 506 of 511, what BlazeFace's close-up pass found).
-   Close-up candidates overlapping a proposal (IoU > 0.3) are dropped as duplicates.
+   is missed at the image's own size and found there. Close-up candidates overlapping a
+   proposal (IoU > 0.3) are dropped as duplicates.
+   **Turned faces.** YuNet finds upright faces: a face lying on its side or upside down (a
+   phone that lost its EXIF orientation, a person lying down, an acrobat) scores low or not at
+   all. So the same search also runs on the image turned by 90, 180 and 270 degrees
+   (:data:`TURNS`), at the scale where a face ``turned_min_factor`` (2) times the smallest one
+   is ``detector_px`` -- a quarter of the upright search's pixels per turn, which is what
+   keeps ``check``'s time -- and the close-up square is turned the same ways. Turned
+   candidates (from 2 x 0.85 x ``min_size_px``) carry their ``turns`` and are re-looked
+   turned; a face proposed in several orientations is kept once, the way it scored best.
 2. **Re-look.** Each candidate (best proposal score first, at most ``max_relooks``) is cut out
    on a square window ``relook_zoom`` (3) times its size, centred on it (black outside the
    image), resized to ``relook_px`` (192) px -- the face then at ~64 px, YuNet's best range --
-   and YuNet runs again on all windows in one batch (a face larger than the image's shorter
-   side is cut out ``closeup_zoom`` times its size instead: 508 instead of 506 of the 511
-   close-up crops). The best score of a face found there that
-   overlaps the candidate (IoU > ``relook_iou``) is the candidate's score; 0 when none does.
-   This is the verification: it separates faces from animal faces, toys and patterns better
-   than any BlazeFace re-score measured (issue 11's research), and it runs on the image the
-   caller gave, at full resolution.
-3. **Decision.** A face counts when its re-look score is at least ``min_score`` (0.80 by
-   default), or, with the *group rule*, when at least ``group_count`` (3) candidates of the
-   image re-look at ``group_score`` (0.40) or more: faces come in groups, one dog's face does
-   not. Grouped faces score ``group_accept`` (0.80) at least, and candidates past
-   ``max_relooks`` count in a grouped image when their proposal scored
-   ``unverified_group_score`` (0.6). The re-check after redaction turns the group rule off
-   (blurred faces in a crowd corroborate each other) and uses a lower ``min_score``.
+   turned as it was found, and YuNet runs again on all windows in one batch (a face larger
+   than the image's shorter side is cut out ``closeup_zoom`` times its size instead). The best
+   score of a face found there that overlaps the candidate (IoU > ``relook_iou``) is the
+   candidate's score; 0 when none does. This is the verification: it separates faces from
+   animal faces, toys and patterns, and it runs on the image the caller gave.
+   **Second opinion.** CenterFace (:mod:`.centerface`, a larger network that scores
+   differently) looks at the same window (``second_px``, 160) of each candidate whose answer
+   it can change -- re-looked at ``second_low`` (0.4) or more but under the score needed, not
+   already counted by the group rule; at most ``max_second`` (8) -- and its score counts on the
+   re-look's scale with ``second_accept`` (0.75) worth 0.80 (:meth:`FaceDetector.consult`).
+   When YuNet accepts no face at all, CenterFace also looks at the whole image at ``whole_px``
+   (512) and a face it scores ``whole_accept`` (0.70) or more counts
+   (:meth:`FaceDetector.look_whole`): large faces YuNet never proposes (heavy make-up, masks).
+3. **Decision.** A face counts when its score is at least ``min_score`` (0.80 by default), or,
+   with the *group rule*, when at least ``group_count`` (3) candidates of the image re-look at
+   ``group_score`` (0.40) or more: faces come in groups, one dog's face does not. Grouped faces
+   score ``group_accept`` (0.80) at least, and candidates past ``max_relooks`` count in a
+   grouped image when their proposal scored ``unverified_group_score`` (0.6). The re-check
+   after redaction turns the group rule off (blurred faces in a crowd corroborate each other)
+   and uses a lower ``min_score``; CenterFace then also looks again at every covered place
+   (:meth:`FaceDetector.look_again`).
 
 Thresholds were chosen on the tune half of the research sets and are measured by
-``benchmarks/faces.py``. Boxes are in the pixel frame of the array given to the detector,
-x1/y1 exclusive (they may extend past the border for faces cut by it); the
+``benchmarks/faces.py``. CenterFace's were chosen by photo-grouped 5-fold cross-validation on
+the tune half, upright and turned: the second opinion's thresholds are the ones that add no
+face-free flag in any orientation (looser ones found 1-3 more photos in 100 and flagged 1-4
+more face-free photos, dogs mostly). Boxes are in the pixel frame of the array given to the
+detector, x1/y1 exclusive (they may extend past the border for faces cut by it); the
 ``*_source_faces`` helpers return source pixels after EXIF orientation. One detector per
 process (:func:`get_detector`); a forked child builds its own; all are closed at exit.
 """
@@ -46,17 +63,22 @@ import atexit
 import math
 import os
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ...errors import OptionError
+from .centerface import CenterFace
 from .face import DEFAULT_MIN_SCORE, DEFAULT_MIN_SIZE_PX, SIZE_MARGIN, Face, is_identifiable
 from .runtime import Session
 from .yunet import YUNET_N, Detections, decode, network_input, padded_size, resized, suppress
 
-__all__ = ["DetectorSettings", "Candidate", "FaceDetector", "decide", "as_rgb_uint8", "get_detector",
+#: The quarter turns (counter-clockwise) searched besides upright: 90, 180 and 270 degrees.
+TURNS = (1, 2, 3)
+
+__all__ = ["TURNS", "DetectorSettings", "Candidate", "FaceDetector", "decide", "as_rgb_uint8", "get_detector",
            "close_all_detectors", "detect_faces", "detect_source_faces", "identifiable_faces"]
 
 
@@ -79,6 +101,13 @@ class DetectorSettings:
     group_count: int = 3
     group_accept: float = DEFAULT_MIN_SCORE
     unverified_group_score: float = 0.6
+    turned_min_factor: float = 2.0
+    second_px: int = 160
+    max_second: int = 8
+    second_low: float = 0.4
+    second_accept: float = 0.75
+    whole_px: int = 512
+    whole_accept: float = 0.7
 
     def __post_init__(self):
         for f in fields(self):
@@ -89,7 +118,8 @@ class DetectorSettings:
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value <= 0:
                 raise OptionError(f.name, value, "a positive number")
-            elif f.name not in ("detector_px", "max_detector_mp", "relook_zoom", "closeup_zoom") and value > 1:
+            elif f.name not in ("detector_px", "max_detector_mp", "relook_zoom", "closeup_zoom",
+                                "turned_min_factor") and value > 1:
                 raise OptionError(f.name, value, "a score or overlap in 0..1")
 
 
@@ -98,13 +128,18 @@ class Candidate:
     """A proposal and the evidence about it, in the pixels of the image searched.
 
     ``proposal``: YuNet's score on the whole image; ``relook``: its score on the re-look window
-    (None when it was not re-looked: past ``max_relooks``).
+    (None when it was not re-looked: past ``max_relooks``); ``turns``: the quarter turns
+    (counter-clockwise) of the image in which it was proposed and re-looked (0: upright; the box
+    and landmarks are always in the unturned image's pixels); ``second``: CenterFace's score on
+    the same window (None when it was not asked).
     """
 
     box: tuple[float, float, float, float]
     landmarks: tuple[tuple[float, float], ...]
     proposal: float
     relook: float | None
+    turns: int = 0
+    second: float | None = None
 
     @property
     def size(self) -> float:
@@ -145,12 +180,17 @@ def decide(candidates: list[Candidate], *, min_score: float, group_rule: bool = 
     faces = []
     for c in candidates:
         score, source = (0.0 if c.relook is None else c.relook), "relook"
+        if c.second is not None and c.relook is not None and c.relook >= settings.second_low:
+            # CenterFace's score on the scale of the re-look's: second_accept counts as 0.80
+            second = min(1.0, c.second - settings.second_accept + DEFAULT_MIN_SCORE)
+            if second > score:
+                score, source = second, "second"
         if grouped and score < settings.group_accept and (
                 (c.relook is not None and c.relook >= settings.group_score)
                 or (c.relook is None and c.proposal >= settings.unverified_group_score)):
             score, source = settings.group_accept, "group"
         if score >= min_score:
-            faces.append(Face(*c.box, score, c.landmarks, source))
+            faces.append(Face(*c.box, score, c.landmarks, source, c.turns))
     faces.sort(key=lambda f: -f.score)
     return faces
 
@@ -169,6 +209,9 @@ class FaceDetector:
             raise OptionError("settings", settings, "a DetectorSettings(...)")
         self.settings = settings
         self._session = Session(YUNET_N, model_dir, threads=threads)
+        self._model_dir, self._threads = model_dir, threads
+        self._centerface: CenterFace | None = None
+        self._second_lock = threading.Lock()
         self._closed = False
 
     # -- stage 1: proposal -----------------------------------------------------------------
@@ -180,19 +223,38 @@ class FaceDetector:
         scale = min(1.0, s.detector_px / max(float(min_size_px), 1e-6))
         return min(scale, math.sqrt(s.max_detector_mp * 1e6 / (width * height)))
 
-    def propose(self, rgb: np.ndarray, scale: float) -> Detections:
-        """YuNet on ``rgb`` resized by ``scale``; faces in ``rgb``'s pixels, best first."""
+    def _proposals(self, images: list[np.ndarray], turns: tuple[int, ...]) -> list[Detections]:
+        """YuNet on ``np.rot90(image, t)`` for each same-sized image and turn, one batch per
+        shape; faces in each unturned image's pixels."""
+        s = self.settings
+        h, w = images[0].shape[:2]
+        out: list[Detections] = [Detections.empty()] * len(turns)
+        for odd in (False, True):  # a quarter turn swaps the sides: one batch per shape
+            index = [i for i, t in enumerate(turns) if (t % 2 == 1) == odd]
+            if not index:
+                continue
+            batch = [np.rot90(images[i], turns[i]) for i in index]  # views: network_input copies once
+            bh, bw = batch[0].shape[:2]
+            outputs = self._run(network_input(batch))
+            for n, i in enumerate(index):
+                found = suppress(decode(outputs, padded_size(bw, bh), n, s.proposal_floor), s.proposal_floor,
+                                 s.nms_iou)
+                out[i] = found.unturned(turns[i], w, h)
+        return out
+
+    def propose(self, rgb: np.ndarray, scale: float, turns: tuple[int, ...] = (0,)) -> list[Detections]:
+        """YuNet on ``rgb`` resized by ``scale`` and turned by each of ``turns`` (quarter turns
+        counter-clockwise); per turn the faces in ``rgb``'s pixels, best first."""
         h, w = rgb.shape[:2]
         dw, dh = max(1, round(w * scale)), max(1, round(h * scale))
         small = resized(rgb, dw, dh)
-        outputs = self._run(network_input([small]))
-        found = suppress(decode(outputs, padded_size(dw, dh), 0, self.settings.proposal_floor),
-                         self.settings.proposal_floor, self.settings.nms_iou)
-        return found.scaled(w / dw, h / dh)  # the resize's exact scales, per axis
+        # the resize's exact scales, per axis
+        return [found.scaled(w / dw, h / dh) for found in self._proposals([small] * len(turns), turns)]
 
-    def propose_closeups(self, rgb: np.ndarray) -> Detections:
+    def propose_closeups(self, rgb: np.ndarray, turns: tuple[int, ...] = (0,)) -> list[Detections]:
         """YuNet on ``rgb`` zoomed out ``closeup_zoom`` times, centred in a ``closeup_px``
-        square with a black border; faces in ``rgb``'s pixels, best first."""
+        square with a black border, turned by each of ``turns``; per turn the faces in ``rgb``'s
+        pixels, best first."""
         s = self.settings
         h, w = rgb.shape[:2]
         k = s.closeup_px / (s.closeup_zoom * max(w, h))  # square pixels per image pixel
@@ -200,39 +262,63 @@ class FaceDetector:
         ox, oy = (s.closeup_px - dw) // 2, (s.closeup_px - dh) // 2
         square = np.zeros((s.closeup_px, s.closeup_px, 3), np.uint8)
         square[oy:oy + dh, ox:ox + dw] = resized(rgb, dw, dh)
-        outputs = self._run(network_input([square]))
-        found = suppress(decode(outputs, (s.closeup_px, s.closeup_px), 0, s.proposal_floor),
-                         s.proposal_floor, s.nms_iou)
-        return found.shifted(-ox, -oy).scaled(w / dw, h / dh)
+        return [found.shifted(-ox, -oy).scaled(w / dw, h / dh)
+                for found in self._proposals([square] * len(turns), turns)]
 
     # -- stage 2: re-look ------------------------------------------------------------------
-    def relook(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def relook(self, rgb: np.ndarray, boxes: np.ndarray, turns: np.ndarray | None = None) -> np.ndarray:
         """The re-look score (0..1) of each box (N, 4) of ``rgb``'s pixels: YuNet on a window
         ``relook_zoom`` times the box (``closeup_zoom`` for a box larger than the image's
-        shorter side), centred on it, at ``relook_px``; all in one batch."""
+        shorter side), centred on it, at ``relook_px``, turned by the box's ``turns`` (quarter
+        turns counter-clockwise, default 0); all in one batch."""
         if not len(boxes):
             return np.zeros(0)
         s = self.settings
+        turns = np.zeros(len(boxes), int) if turns is None else np.asarray(turns, int)
         tiles, frames = [], []
-        for box in boxes:
-            tile, frame = self._window(rgb, box)
-            tiles.append(tile)
+        for box, turn in zip(boxes, turns):
+            tile, frame = self._window(rgb, box, s.relook_px)
+            tiles.append(np.ascontiguousarray(np.rot90(tile, turn)))
             frames.append(frame)
         outputs = self._run(network_input(tiles))
         scores = np.zeros(len(boxes))
-        for i, (box, (ox, oy, k)) in enumerate(zip(boxes, frames)):
+        for i, (box, turn, (ox, oy, k)) in enumerate(zip(boxes, turns, frames)):
             found = suppress(decode(outputs, (s.relook_px, s.relook_px), i, s.relook_floor),
                              s.relook_floor, s.nms_iou)
             if not len(found):
                 continue
-            there = found.scaled(k, k).shifted(ox, oy)  # window pixels -> image pixels
+            # turned tile -> tile -> image pixels
+            there = found.unturned(int(turn), s.relook_px, s.relook_px).scaled(k, k).shifted(ox, oy)
             overlap = _iou(box, there.boxes) > s.relook_iou
             if overlap.any():
                 scores[i] = float(there.scores[overlap].max())
         return scores
 
-    def _window(self, rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
-        """The re-look tile of ``box`` and its frame (ox, oy, k): image x = ox + tile x * k."""
+    def second_opinion(self, rgb: np.ndarray, boxes: np.ndarray, turns: np.ndarray) -> np.ndarray:
+        """CenterFace's score (0..1) of each box (N, 4) of ``rgb``'s pixels, on the re-look
+        window (``relook_zoom`` times the box) at ``second_px``, turned as the box was found;
+        the best CenterFace face overlapping the box (IoU > ``relook_iou``), 0 when none does."""
+        if not len(boxes):
+            return np.zeros(0)
+        s = self.settings
+        tiles, frames = [], []
+        for box, turn in zip(boxes, turns):
+            tile, frame = self._window(rgb, box, s.second_px)
+            tiles.append(np.ascontiguousarray(np.rot90(tile, int(turn))))
+            frames.append(frame)
+        scores = np.zeros(len(boxes))
+        for i, found in enumerate(self._second().run(tiles, s.relook_floor, s.nms_iou)):
+            if not len(found):
+                continue
+            ox, oy, k = frames[i]
+            there = found.unturned(int(turns[i]), s.second_px, s.second_px).scaled(k, k).shifted(ox, oy)
+            overlap = _iou(boxes[i], there.boxes) > s.relook_iou
+            if overlap.any():
+                scores[i] = float(there.scores[overlap].max())
+        return scores
+
+    def _window(self, rgb: np.ndarray, box: np.ndarray, px: int) -> tuple[np.ndarray, tuple[float, float, float]]:
+        """The ``px`` square window of ``box`` and its frame (ox, oy, k): image x = ox + tile x * k."""
         s = self.settings
         h, w = rgb.shape[:2]
         size = max(box[2] - box[0], box[3] - box[1])
@@ -242,9 +328,9 @@ class FaceDetector:
         ox, oy = round((box[0] + box[2] - side) / 2), round((box[1] + box[3] - side) / 2)
         x0, y0, x1, y1 = max(0, ox), max(0, oy), min(w, ox + side), min(h, oy + side)
         if x1 <= x0 or y1 <= y0:  # not in the image at all (cannot happen for a proposal)
-            return np.zeros((s.relook_px, s.relook_px, 3), np.uint8), (float(ox), float(oy), side / s.relook_px)
+            return np.zeros((px, px, 3), np.uint8), (float(ox), float(oy), side / px)
         window, pads, span = rgb[y0:y1, x0:x1], [y0 - oy, oy + side - y1, x0 - ox, ox + side - x1], side
-        step = side // (2 * s.relook_px)
+        step = side // (2 * px)
         if step > 1:
             # A large window (a close-up): shrink it by ``step`` first (cheaply, see resized), so
             # that neither the black border nor the final area resampling touches megapixels:
@@ -257,50 +343,161 @@ class FaceDetector:
         if any(pads):  # black where the window leaves the image
             window = cv2.copyMakeBorder(window, *pads, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         window = window[:span, :span]
-        shrink = span > s.relook_px
-        tile = cv2.resize(window, (s.relook_px, s.relook_px),
-                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return tile, (float(ox), float(oy), side / s.relook_px)
+        shrink = span > px
+        tile = cv2.resize(window, (px, px), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return tile, (float(ox), float(oy), side / px)
 
     # -- the stages together ---------------------------------------------------------------
     def candidates(self, rgb: np.ndarray, *, min_size_px: float = DEFAULT_MIN_SIZE_PX) -> list[Candidate]:
-        """Stages 1 and 2: every proposal at least ``SIZE_MARGIN * min_size_px`` with its
-        evidence, best proposal first (``rgb``'s pixels)."""
+        """Stages 1 and 2: every proposal at least ``SIZE_MARGIN * min_size_px`` (turned ones:
+        ``turned_min_factor`` times that) with its evidence, best proposal first (``rgb``'s
+        pixels). A face proposed both upright and turned is kept once, the way it scored best."""
         if self._closed:
             raise RuntimeError("FaceDetector is closed")
         if not (isinstance(min_size_px, (int, float)) and math.isfinite(min_size_px) and min_size_px > 0):
             raise ValueError(f"min_size_px must be a positive number, got {min_size_px!r}")
+        s = self.settings
         rgb = as_rgb_uint8(rgb)
         h, w = rgb.shape[:2]
-        found = self.propose(rgb, self.scale_for(w, h, min_size_px))
-        closeups = self.propose_closeups(rgb)
-        if len(closeups) and len(found):
-            new = [i for i in range(len(closeups))
-                   if not (_iou(closeups.boxes[i], found.boxes) > self.settings.nms_iou).any()]
-            closeups = closeups.take(np.array(new, int))
-        if len(closeups):
-            found = Detections(*(np.concatenate(pair) for pair in zip(found, closeups)))
-            found = found.take(np.argsort(-found.scores, kind="stable"))
-        size = np.maximum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
-        found = found.take(np.nonzero(size >= SIZE_MARGIN * min_size_px)[0])  # still best first
-        n = min(len(found), self.settings.max_relooks)
-        relooks = self.relook(rgb, found.boxes[:n])
+        turned_min = s.turned_min_factor * min_size_px
+        # Upright at the scale of the smallest face; turned at the (smaller) scale of turned_min,
+        # from the upright search's image (resampling the source once).
+        scale = self.scale_for(w, h, min_size_px)
+        dw, dh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = resized(rgb, dw, dh)
+        proposals = self.propose(small, 1.0)
+        # (relative to the upright scale, also where max_detector_mp caps both: a quarter of the
+        # upright search's pixels per turn, whatever the cap)
+        proposals += self.propose(small, 1.0 / s.turned_min_factor, TURNS)
+        proposals = [found.scaled(w / dw, h / dh) for found in proposals]  # the resize's exact scales
+        closeups = self.propose_closeups(rgb, (0,) + TURNS)
+        parts, turns = [], []
+        for turn, found, close in zip((0,) + TURNS, proposals, closeups):
+            if len(close) and len(found):  # a close-up proposal already proposed at full scale
+                close = close.take(np.array([i for i in range(len(close))
+                                             if not (_iou(close.boxes[i], found.boxes) > s.nms_iou).any()], int))
+            found = Detections(*(np.concatenate(pair) for pair in zip(found, close)))
+            size = np.maximum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
+            found = found.take(np.nonzero(size >= SIZE_MARGIN * (turned_min if turn else min_size_px))[0])
+            parts.append(found)
+            turns.append(np.full(len(found), turn))
+        found = Detections(*(np.concatenate(field) for field in zip(*parts)))
+        turns = np.concatenate(turns)
+        order = np.argsort(-found.scores, kind="stable")
+        found, turns = found.take(order), turns[order]
+        # One candidate per face. A turned proposal of a face also proposed upright is re-looked
+        # only when the upright re-look falls short (on a 12 MP check that saves three close-up
+        # windows); then the face keeps whichever way re-looked best.
+        up = turns == 0
+        duplicate = np.array([turn != 0 and up.any() and bool((_iou(box, found.boxes[up]) > s.nms_iou).any())
+                              for box, turn in zip(found.boxes, turns)], bool).reshape(-1)
+        relooks = np.full(len(found), np.nan)
+        first = np.nonzero(~duplicate)[0][:s.max_relooks]
+        relooks[first] = self.relook(rgb, found.boxes[first], turns[first])
+        weak = up & ~(relooks >= DEFAULT_MIN_SCORE)  # not re-looked (NaN) counts as weak
+        again = [i for i in np.nonzero(duplicate)[0]
+                 if weak.any() and (_iou(found.boxes[i], found.boxes[weak]) > s.nms_iou).any()]
+        if again:
+            relooks[again] = self.relook(rgb, found.boxes[again], turns[again])
+        kept: list[int] = []
+        evidence = np.where(np.isnan(relooks), -1.0, relooks)
+        for i in np.argsort(-evidence, kind="stable"):
+            if duplicate[i] and np.isnan(relooks[i]):
+                continue  # a turned copy of an upright face that re-looked well
+            other_ways = [j for j in kept if turns[j] != turns[i]]
+            if not other_ways or not (_iou(found.boxes[i], found.boxes[other_ways]) > s.nms_iou).any():
+                kept.append(i)
+        kept.sort()  # best proposal first
         return [Candidate(tuple(float(v) for v in found.boxes[i]),
                           tuple((float(x), float(y)) for x, y in found.landmarks[i]),
-                          float(found.scores[i]), float(relooks[i]) if i < n else None)
-                for i in range(len(found))]
+                          float(found.scores[i]), None if np.isnan(relooks[i]) else float(relooks[i]),
+                          int(turns[i]))
+                for i in kept]
+
+    def consult(self, rgb: np.ndarray, candidates: list[Candidate], *, min_score: float,
+                group_rule: bool = True) -> list[Candidate]:
+        """``candidates`` with CenterFace's second opinion on those whose answer it can change:
+        re-looked at ``second_low`` or more but under ``min_score``, and not already counted
+        by the group rule; at most ``max_second`` of them, best re-look first."""
+        s = self.settings
+        grouped = group_rule and sum(c.relook is not None and c.relook >= s.group_score
+                                     for c in candidates) >= s.group_count
+        ask = [i for i, c in enumerate(candidates) if c.relook is not None and s.second_low <= c.relook < min_score
+               and not (grouped and c.relook >= s.group_score)]
+        ask = sorted(ask, key=lambda i: -candidates[i].relook)[:s.max_second]
+        if not ask:
+            return candidates
+        rgb = as_rgb_uint8(rgb)
+        scores = self.second_opinion(rgb, np.array([candidates[i].box for i in ask]),
+                                     np.array([candidates[i].turns for i in ask]))
+        out = list(candidates)
+        for i, score in zip(ask, scores):
+            out[i] = replace(out[i], second=float(score))
+        return out
+
+    def look_again(self, rgb: np.ndarray, faces: list[Face], *, min_score: float) -> list[Face]:
+        """The faces of ``faces`` (boxes in ``rgb``'s pixels) that CenterFace still sees at their
+        place, turned as each was found, at a score that counts at ``min_score`` (see
+        :func:`decide`): after redaction, a cover that the second detector still takes for a
+        face has failed even when YuNet no longer proposes it."""
+        if not faces:
+            return []
+        s = self.settings
+        scores = self.second_opinion(as_rgb_uint8(rgb), np.array([[f.x0, f.y0, f.x1, f.y1] for f in faces]),
+                                     np.array([f.turns for f in faces]))
+        need = min_score - DEFAULT_MIN_SCORE + s.second_accept
+        return [replace(f, score=float(sc), source="second") for f, sc in zip(faces, scores) if sc >= need]
 
     def detect(self, rgb: np.ndarray, *, min_size_px: float = DEFAULT_MIN_SIZE_PX,
                min_score: float = DEFAULT_MIN_SCORE, group_rule: bool = True) -> list[Face]:
-        """Faces in ``rgb`` (H, W, 3 uint8 RGB; grey and RGBA accepted), best first.
+        """Faces in ``rgb`` (H, W, 3 uint8 RGB; grey and RGBA accepted), upright or turned,
+        best first.
 
         ``min_size_px``: the smallest face that matters, in ``rgb``'s pixels; faces from
-        ``SIZE_MARGIN * min_size_px`` on are reported. ``min_score``: the score a face needs
-        (its re-look score; grouped faces score at least 0.80). ``group_rule=False`` decides
-        on each face's own score alone (the re-check after redaction).
+        ``SIZE_MARGIN * min_size_px`` on are reported (turned ones from ``turned_min_factor``
+        times that). ``min_score``: the score a face needs (its re-look score, or the score
+        CenterFace's second opinion gives it; grouped faces score at least 0.80).
+        ``group_rule=False`` decides on each face's own score alone (the re-check after
+        redaction).
         """
-        return decide(self.candidates(rgb, min_size_px=min_size_px), min_score=min_score,
-                      group_rule=group_rule, settings=self.settings)
+        rgb = as_rgb_uint8(rgb)
+        found = self.consult(rgb, self.candidates(rgb, min_size_px=min_size_px), min_score=min_score,
+                             group_rule=group_rule)
+        faces = decide(found, min_score=min_score, group_rule=group_rule, settings=self.settings)
+        return faces or self.look_whole(rgb, min_size_px=min_size_px, min_score=min_score)
+
+    def look_whole(self, rgb: np.ndarray, *, min_size_px: float = DEFAULT_MIN_SIZE_PX,
+                   min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
+        """CenterFace on the whole image, its longer side shrunk to ``whole_px``: the faces it
+        finds at ``whole_accept`` or more (counted on the re-look scale, as :func:`decide` counts
+        the second opinion) whose box is at least ``SIZE_MARGIN * min_size_px``; best first, in
+        ``rgb``'s pixels. :meth:`detect` asks it only when YuNet found no face: it catches large
+        faces YuNet never proposes (heavy make-up, masks), at about 60 ms on one thread."""
+        s = self.settings
+        rgb = as_rgb_uint8(rgb)
+        h, w = rgb.shape[:2]
+        k = min(1.0, s.whole_px / max(w, h))
+        dw, dh = max(1, round(w * k)), max(1, round(h * k))
+        floor = min(1.0, max(s.relook_floor, min_score - DEFAULT_MIN_SCORE + s.whole_accept))
+        found = self._second().run([resized(rgb, dw, dh)], floor, s.nms_iou)[0].scaled(w / dw, h / dh)
+        faces = []
+        for box, marks, score in zip(*found):
+            counted = min(1.0, float(score) - s.whole_accept + DEFAULT_MIN_SCORE)
+            if counted >= min_score and max(box[2] - box[0], box[3] - box[1]) >= SIZE_MARGIN * min_size_px:
+                faces.append(Face(*(float(v) for v in box), counted,
+                                  tuple((float(x), float(y)) for x, y in marks), "whole"))
+        return faces
+
+    def _second(self) -> CenterFace:
+        """CenterFace, loaded (and verified) on first use: a detector that never needs a second
+        opinion never reads its 7 MB."""
+        with self._second_lock:
+            if self._centerface is None:
+                folder = self._model_dir
+                if folder is not None and Path(folder).is_file():  # YuNet's file was given: its folder
+                    folder = Path(folder).parent
+                self._centerface = CenterFace(folder, threads=self._threads)
+            return self._centerface
 
     def _run(self, blob: np.ndarray) -> dict[str, np.ndarray]:
         if self._closed:
@@ -311,6 +508,8 @@ class FaceDetector:
         if not self._closed:
             self._closed = True
             self._session.close()
+            if self._centerface is not None:
+                self._centerface.close()
 
     def __enter__(self) -> FaceDetector:
         return self

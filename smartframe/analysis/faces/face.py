@@ -40,7 +40,10 @@ class Face:
     little past the image border for faces cut by it. ``keypoints`` are YuNet's five
     landmarks (the subject's right eye, left eye, nose tip, right and left mouth corner) in
     the same frame; ``source`` names the rule that accepted the face (``"relook"``: its own
-    re-look score; ``"group"``: one of several faces corroborating each other).
+    re-look score; ``"second"``: CenterFace's second opinion; ``"group"``: one of several faces
+    corroborating each other). ``turns``: the quarter turns (counter-clockwise) of the image in
+    which the face was found upright (0: the face is upright in the image; 1: it lies on its
+    right side...), so a later look at its place can look the same way.
     """
 
     x0: float
@@ -50,6 +53,7 @@ class Face:
     score: float
     keypoints: tuple[tuple[float, float], ...] | None = None
     source: str = ""
+    turns: int = 0
 
     @property
     def box(self) -> Box:
@@ -75,7 +79,8 @@ class Face:
     def scaled(self, sx: float, sy: float) -> Face:
         """The same face on another pixel grid (x times ``sx``, y times ``sy``)."""
         keypoints = None if self.keypoints is None else tuple((x * sx, y * sy) for x, y in self.keypoints)
-        return Face(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy, self.score, keypoints, self.source)
+        return Face(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy, self.score, keypoints, self.source,
+                    self.turns)
 
     def clipped(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Integer box (x0, y0, x1, y1) covering the face, clipped to ``width x height``."""

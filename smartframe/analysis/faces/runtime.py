@@ -1,4 +1,4 @@
-"""Running YuNet: one onnxruntime session on the verified model file.
+"""Running the face models: one onnxruntime session per verified model file.
 
 onnxruntime runs YuNet about 1.7x faster end to end than ``cv2.FaceDetectorYN`` here and gives
 the same faces (the face research of issue 11; ``tests/test_faces.py`` compares the two), and
@@ -15,6 +15,7 @@ detector's process-wide instance does).
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import numpy as np
 
@@ -29,10 +30,13 @@ class Session:
     """An onnxruntime ``InferenceSession`` for one bundled model, with its output names.
 
     The file is verified (SHA-256, :func:`~smartframe.analysis.model_files.resolve`) before
-    onnxruntime reads it; a missing or altered file raises :class:`ModelError`.
+    onnxruntime reads it; a missing or altered file raises :class:`ModelError`. ``prepare``, when
+    given, turns the verified file's bytes into the model onnxruntime loads (CenterFace's declared
+    input size is made free that way, see :mod:`.centerface`).
     """
 
-    def __init__(self, model: ModelFile, model_dir: str | os.PathLike | None = None, *, threads: int = 1):
+    def __init__(self, model: ModelFile, model_dir: str | os.PathLike | None = None, *, threads: int = 1,
+                 prepare: Callable[[bytes], bytes] | None = None):
         ort = import_onnxruntime()  # when the first detector is built (~0.2 s), telemetry off
 
         if not isinstance(threads, int) or threads < 1:
@@ -46,8 +50,9 @@ class Session:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: its start-up notes are not ours to print
+        source = str(self.path) if prepare is None else prepare(self.path.read_bytes())
         try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own (unexported) exception types
             raise ModelError(f"onnxruntime cannot load {self.path}: {error}") from error
         self.input_name = self._session.get_inputs()[0].name

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..model_files import ModelFile
 
-__all__ = ["YUNET_N", "STRIDES", "Detections", "network_input", "decode", "suppress", "resized"]
+__all__ = ["YUNET_N", "STRIDES", "Detections", "network_input", "decode", "suppress", "resized", "unturn_points"]
 
 #: The bundled YuNet-n export with a dynamic input size (batch, 3, height, width).
 YUNET_N = ModelFile("yunet-n", "yunet_n_dynamic.onnx",
@@ -63,6 +63,35 @@ class Detections(NamedTuple):
     def shifted(self, dx: float, dy: float) -> Detections:
         return Detections(self.boxes + np.array([dx, dy, dx, dy]), self.landmarks + np.array([dx, dy]),
                           self.scores)
+
+    def unturned(self, turns: int, width: int, height: int) -> Detections:
+        """Faces found in ``np.rot90(image, turns)`` (``turns`` quarter turns counter-clockwise),
+        in the pixels of ``image`` itself, a ``width x height`` array. Landmarks keep their
+        order (the subject's right eye stays first); boxes stay the boxes of the same pixels."""
+        return Detections(_unturn_boxes(self.boxes, turns, width, height),
+                          unturn_points(self.landmarks, turns, width, height), self.scores)
+
+
+def unturn_points(points: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Points ``(..., 2)`` as ``x, y`` in ``np.rot90(image, turns)`` -> the same points in
+    ``image`` (``width x height``). Continuous pixel coordinates: a pixel's edges map to the
+    other pixel's edges."""
+    x, y = points[..., 0], points[..., 1]
+    turns %= 4
+    if turns == 0:
+        return points.copy()
+    if turns == 1:  # rot90 once: new[i, j] = old[j, W-1-i]
+        ux, uy = width - y, x
+    elif turns == 2:
+        ux, uy = width - x, height - y
+    else:  # new[i, j] = old[H-1-j, i]
+        ux, uy = y, height - x
+    return np.stack([ux, uy], axis=-1)
+
+
+def _unturn_boxes(boxes: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    corners = unturn_points(boxes.reshape(-1, 2, 2), turns, width, height)
+    return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).reshape(-1, 4)
 
 
 def padded_size(width: int, height: int) -> tuple[int, int]:
