@@ -62,12 +62,12 @@ def sample(name: str) -> np.ndarray:
 
 
 def photo_part(overlay: Image.Image, width: int, height: int) -> Image.Image:
-    """The overlay without the map panels explain adds below a landscape (or right of a
-    portrait): the panels are half the photo's short side, so the photo is 2/3 of that side."""
+    """The overlay without the three map panels explain adds below a landscape (or right of a
+    portrait): each panel is a third of the photo's sides, so the photo is 3/4 of that side."""
     if width >= height:
-        photo_h = next(h for h in range(overlay.height, 0, -1) if h + h // 2 <= overlay.height)
+        photo_h = next(h for h in range(overlay.height, 0, -1) if h + max(1, h // 3) <= overlay.height)
         return overlay.crop((0, 0, overlay.width, photo_h))
-    photo_w = next(w for w in range(overlay.width, 0, -1) if w + w // 2 <= overlay.width)
+    photo_w = next(w for w in range(overlay.width, 0, -1) if w + max(1, w // 3) <= overlay.width)
     return overlay.crop((0, 0, photo_w, overlay.height))
 
 
@@ -84,9 +84,9 @@ def row(name: str, size: str, note: str) -> tuple[list[tuple[Image.Image, str]],
     pixels = sample(name)
     height, width = pixels.shape[:2]
     # explain's labels are sized for the overlay it draws: draw it at about the size shown.
-    # With its map panels the photo is 2/3 of the overlay's short side.
+    # With its map panels the photo is 3/4 of the overlay's short side.
     long_side = max(width, height) * ROW_HEIGHT / height
-    max_side = round(max(long_side, 1.5 * ROW_HEIGHT if width >= height else long_side * 1.5))
+    max_side = round(max(long_side, 4 / 3 * ROW_HEIGHT if width >= height else long_side * 4 / 3))
     overlay, plans = explain(pixels, size, max_side=max_side)
     centre = smartframe.frame(pixels, size, strategy="centre")
     smart = smartframe.frame(pixels, size)
