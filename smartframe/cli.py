@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .batch import BatchInterrupted, frame_many
 from .check import check as run_check
-from .encode import format_from_path, normalise_format
+from .encode import format_from_path, unused_settings
 from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, SmartframeError, install_hint
 from .native import captured_stderr
 from .option_table import (CHECK_OPTIONS, ENCODE_OPTIONS, EXPLAIN_OPTIONS, FRAME_OPTIONS, LIMIT_OPTIONS, SIZE,
@@ -273,7 +273,7 @@ def frame_command(input: Path, size: list[str], output: str, report: Path | None
         _warn(input, warning)
     reports = []
     for result, path, fmt in zip(results, paths, formats):
-        if quality is not None and fmt == "png":
+        if unused_settings(fmt, quality=quality):  # the rule is encode's; the words name the flag
             _warn(input, f"--quality {quality} does nothing for PNG output ({path})")
         encoded = result.encode(fmt, **settings)
         write(path, encoded.data)
@@ -322,7 +322,7 @@ def batch_command(inputs: tuple[str, ...], size: list[str], output: str, workers
     for warning in _dedupe(options.unused()):
         _warn(output, warning)
     quality = settings.get("quality")
-    if quality is not None and out_format is not None and normalise_format(out_format) == "png":
+    if out_format is not None and unused_settings(out_format, quality=quality):
         _warn(output, f"--quality {quality} does nothing for PNG output")
     report = frame_many(list(inputs), size, output, options=options,
                         workers=workers, manifest=manifest, scheduler=scheduler, timeout=timeout,
