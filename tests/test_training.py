@@ -116,3 +116,31 @@ def test_the_fixation_list_leaves_out_the_benchmark_the_synthetic_images_and_the
         fixation_holdout = {hashlib.sha256(p.read_bytes()).hexdigest()
                             for p in (DATA / "fixation_mit1003_subset100" / "stimuli").iterdir()}
         assert not fixation_holdout & {row[2] for row in fixation_rows()}
+
+
+# --- the two-head variant's graft (training/two_head.py) ---------------------------------------
+
+def test_two_head_graft_keeps_the_subject_output_bit_for_bit(tmp_path):
+    # The subject student is trivially "a decoder trained on the frozen encoder": grafting it onto
+    # itself must leave `subject` as the shipped file's and give the same map as `fixation`.
+    pytest.importorskip("onnx")
+    import cv2
+    import numpy as np
+    import two_head
+
+    out = tmp_path / "two_head.onnx"
+    two_head.combine(two_head.SUBJECT, two_head.SUBJECT, out)
+    both, alone = cv2.dnn.readNetFromONNX(str(out)), cv2.dnn.readNetFromONNX(str(two_head.SUBJECT))
+    tensor = np.random.default_rng(0).random((1, 3, 112, 160), dtype=np.float32)
+    subject, fixation = two_head.run_net(both, tensor, ["subject", "fixation"])
+    assert np.array_equal(subject, two_head.run_net(alone, tensor))
+    assert np.abs(fixation - subject).max() < 1e-6
+
+
+def test_two_head_graft_refuses_a_network_whose_encoder_was_trained(tmp_path):
+    # The shipped fixation student trained its stages e3 and e4: its decoder reads other features.
+    pytest.importorskip("onnx")
+    import two_head
+
+    with pytest.raises(SystemExit, match="encoder differs"):
+        two_head.combine(two_head.SUBJECT, two_head.FIXATION, tmp_path / "two_head.onnx")

@@ -32,6 +32,8 @@ then ``train``):
     ``torch.use_deterministic_algorithms``, a fixed number of threads (``--threads``, 1). Then the ``val`` photos: CC and KL of
     the student, and of a centre Gaussian for reference. Writes the ONNX (input ``rgb`` N x 3 x
     H x W in 0..1, H and W symbolic; output ``fixation`` at 1/4) and a JSON record beside it.
+    With ``--freeze e1,e2,e3,e4,context --two-head OUT`` only the decoder is trained and also
+    grafted onto the subject student as one two-output ONNX (``training/two_head.py``).
 ``check``
     Compares an ONNX with the shipped ``models/fixation_student.onnx``: the SHA-256 first, then
     the maps on synthetic probe images within ``--tolerance``.
@@ -65,6 +67,9 @@ STORE_SIDE = 192
 INPUT_SIDE = 160
 #: Gaussian std of a fixation point, as a share of the photo's longer side (about 1 degree).
 SIGMA_SHARE = 0.03
+#: The layers frozen for the two-head variant: the subject student's whole encoder (to 1/16) and
+#: its context branch, so only the decoder is trained (``training/two_head.py``).
+TWO_HEAD_FREEZE = "e1,e2,e3,e4,context"
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -378,6 +383,10 @@ def run_train(args) -> Path:
                   versions={"torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__})
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"train: {parameters} parameters -> {args.out} (SHA-256 {onnx_sha})", flush=True)
+    if args.two_head is not None:  # the decoder grafted onto the subject student: one net, two outputs
+        import two_head
+
+        two_head.combine(REPO / "models" / "subject_student.onnx", args.out, args.two_head)
     return args.out
 
 
@@ -442,11 +451,16 @@ def main(argv: list[str] | None = None) -> int:
                            help="start from the shipped subject student's weights, or from random ones")
         stage.add_argument("--freeze", default="e1,e2",
                            help="layers kept as the subject student's (comma-separated; '' for none)")
+        stage.add_argument("--two-head", type=Path, metavar="ONNX",
+                           help="also write the two-head net here (training/two_head.py; needs --freeze "
+                                f"{TWO_HEAD_FREEZE})")
     check = sub.add_parser("check")
     check.add_argument("model", type=Path)
     check.add_argument("--against", type=Path, default=REPO / "models" / "fixation_student.onnx")
     check.add_argument("--tolerance", type=float, default=0.02)
     args = parser.parse_args(argv)
+    if getattr(args, "two_head", None) is not None and set(args.freeze.split(",")) != set(TWO_HEAD_FREEZE.split(",")):
+        parser.error(f"--two-head needs the whole encoder frozen: --freeze {TWO_HEAD_FREEZE}")
     if args.stage == "check":
         return run_check(args)
     if args.stage in ("prepare", "all"):
