@@ -29,7 +29,6 @@ __all__ = [
     "cover_window_size",
     "contain_size",
     "place_window",
-    "snap_to_grid",
     "WorkingGrid",
 ]
 
@@ -226,24 +225,6 @@ def place_window(
     x0 = min(max(centre[0] - width / 2, region.x0), region.x1 - width)
     y0 = min(max(centre[1] - height / 2, region.y0), region.y1 - height)
     return Box(x0, y0, x0 + width, y0 + height)
-
-
-def snap_to_grid(box: Box, grid_scale: tuple[float, float], bounds: Size) -> Box:
-    """Move ``box`` onto whole pixels of a grid and return it in that grid's pixels.
-
-    ``grid_scale`` is (grid pixels per box unit) along x and y; ``bounds`` is the grid's
-    size. The snapped box keeps its centre within half a grid pixel and its size within one
-    grid pixel (a full-span side stays full), and stays inside ``bounds``. Used when an
-    image is shrunk so that the resampler can read whole pixels; the aspect error this adds
-    is at most half a pixel over the output's side.
-    """
-    sx, sy = grid_scale
-    gx0, gy0, gx1, gy1 = box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy
-    width = min(bounds.width, max(1, round(gx1 - gx0)))
-    height = min(bounds.height, max(1, round(gy1 - gy0)))
-    x0 = min(max(round((gx0 + gx1 - width) / 2), 0), bounds.width - width)
-    y0 = min(max(round((gy0 + gy1 - height) / 2), 0), bounds.height - height)
-    return Box(float(x0), float(y0), float(x0 + width), float(y0 + height))
 
 
 class WorkingGrid(NamedTuple):

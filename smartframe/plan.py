@@ -248,7 +248,8 @@ def plan_frame(
         placement = _STRATEGIES[strategy](region, window, source_size, analysis, options, size)
         crop_box, confidence, reason = placement.window, placement.confidence, placement.reason
         if analysis.faces:  # the reason tells every face's fate (below), then what placed the window
-            reason = {"faces": "moved for the faces"}.get(placement.basis, placement.basis) or reason
+            basis = {"faces": "moved for the faces"}.get(placement.basis, placement.basis)
+            reason = basis + placement.note if basis else reason
         content_box = Box.from_size(size)
     elif fit is Fit.PAD:
         content = contain_size(region, size)

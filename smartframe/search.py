@@ -76,13 +76,16 @@ class Placement:
 
     ``basis`` is what decided the place when faces were weighed (``"faces"``: the face rule
     moved the window; else ``"subject"`` or the anchor, ``"centre"``/``"focus"``); empty when
-    no face was weighed. The plan words its reason from it and from every reported face.
+    no face was weighed. ``note``: what the soft rule for smaller faces could not do (``"; 1 of
+    2 smaller faces cut (...)"``, also at the end of ``reason``). The plan words its reason from
+    the basis, the note and every reported face.
     """
 
     window: Box
     confidence: float | None
     reason: str
     basis: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class WindowChoice:
     confidence: float
     reason: str
     basis: str = ""  # see Placement.basis
+    note: str = ""  # see Placement.note
 
 
 def centre_prior(height: int, width: int, sigma: float, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
@@ -207,7 +211,7 @@ def choose_window(importance: np.ndarray, window: tuple[float, float], *,
         reason = f"weak evidence: {anchor_name}"
     else:
         reason = "subject (strong evidence)" if confidence >= 0.5 else "subject (moderate evidence)"
-    return _at(start, free_x, confidence, reason + spare_note, basis)
+    return _at(start, free_x, confidence, reason + spare_note, basis, spare_note)
 
 
 def _sliced(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -268,8 +272,8 @@ def _faces_outcome(start: float, length: float, lo: np.ndarray, hi: np.ndarray, 
     return f"faces: kept {int(inside.sum())} of {total} whole, {int(cut.sum())} cut ({why})"
 
 
-def _at(start: float, free_x: bool, confidence: float, reason: str, basis: str = "") -> WindowChoice:
-    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason, basis)
+def _at(start: float, free_x: bool, confidence: float, reason: str, basis: str = "", note: str = "") -> WindowChoice:
+    return WindowChoice(start if free_x else 0.0, 0.0 if free_x else start, confidence, reason, basis, note)
 
 
 def _face_rule(starts: np.ndarray, length: float, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
@@ -339,7 +343,7 @@ def place_smart(region: Box, window: tuple[float, float], analysis: Analysis, *,
     left = min(max(ox + choice.left / sx, region.x0), region.x1 - window[0])
     top = min(max(oy + choice.top / sy, region.y0), region.y1 - window[1])
     return Placement(Box(left, top, left + window[0], top + window[1]), choice.confidence, choice.reason,
-                     choice.basis)
+                     choice.basis, choice.note)
 
 
 def grown_faces(boxes: Sequence[tuple[float, float, float, float, float]], window: tuple[float, float],

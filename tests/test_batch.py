@@ -499,6 +499,11 @@ def test_a_target_that_refuses_faces_marks_the_items_that_show_one(tmp_path):
     by_size = {r.size: r for r in report.records}
     assert by_size["sora-2"].status == "failed" and by_size["sora-2"].error.type == "FacesFoundError"
     assert by_size["veo-3.1"].status == "done"
+    # the refusal's manifest line names the refused face, in source pixels, like a done line's
+    (refused,) = by_size["sora-2"].faces
+    assert abs(refused.center[0] - 1100) < 60 and abs(refused.center[1] - 450) < 80
+    (line,) = [l for l in manifest_lines(tmp_path / "out" / "manifest.jsonl") if l["size"] == "sora-2"]
+    assert [f["box"] for f in line["faces"]] == [refused.to_dict()["box"]]
     kept = run("batch", source, "--size", "sora-2", "--out", tmp_path / "kept", "--faces", "keep", "--workers", "1")
     assert kept.exit_code == 0 and "1 output(s) written with warnings" in kept.stderr
     (line,) = manifest_lines(tmp_path / "kept" / "manifest.jsonl")

@@ -13,7 +13,6 @@ from smartframe.geometry import (
     cover_window_size,
     parse_size,
     place_window,
-    snap_to_grid,
 )
 
 sides = st.integers(min_value=1, max_value=20000)
@@ -82,20 +81,6 @@ def test_place_window_stays_inside_the_region(sw, sh, cx, cy):
     box = place_window(region, window, (cx, cy))
     assert region.contains(box, tolerance=1e-6)
     assert math.isclose(box.width, window[0]) and math.isclose(box.height, window[1])
-
-
-@given(st.integers(2, 5000), st.integers(2, 5000), st.floats(0.05, 1.0), st.floats(0, 1), st.floats(0, 1))
-def test_snap_to_grid_moves_edges_by_less_than_a_pixel(sw, sh, scale, fx, fy):
-    bounds = Size(max(1, round(sw * scale)), max(1, round(sh * scale)))
-    region = Box.from_size((sw, sh))
-    window = cover_window_size(region, Size(16, 9))
-    box = place_window(region, window, (fx * sw, fy * sh))
-    snapped = snap_to_grid(box, (bounds.width / sw, bounds.height / sh), bounds)
-    assert all(float(v).is_integer() for v in snapped)
-    assert 0 <= snapped.x0 < snapped.x1 <= bounds.width
-    assert 0 <= snapped.y0 < snapped.y1 <= bounds.height
-    grid = box.scaled(bounds.width / sw, bounds.height / sh)
-    assert abs(snapped.width - grid.width) <= 1.0 and abs(snapped.height - grid.height) <= 1.0
 
 
 def test_box_helpers():

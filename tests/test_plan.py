@@ -185,6 +185,21 @@ def test_the_plan_says_what_happened_to_every_face(faces, steering, options, rea
         assert (outcome.in_window == "whole") == plan.crop_box.contains(face.box)
 
 
+def test_the_reason_says_why_a_smaller_face_was_cut_when_a_steering_face_placed_the_window():
+    # the subject (a strong band at x 1000..1200) and the steering face (x 700..800) pin the
+    # window at about x 690..1196; sparing the smaller face at x 1175..1215 would give up an
+    # eighth of the band, more than the soft rule may: it is cut, and the reason says why
+    importance = np.ones((90, 160), np.float32)
+    importance[:, 100:120] = 50.0
+    smaller = Face(1175, 300, 1215, 340, 0.9)
+    analysis = Analysis(importance=importance, grid_scale=(0.1, 0.1), faces=(BIG_A, smaller),
+                        steering_faces=(BIG_A,))
+    plan = plan_frame(parse_target("720x1280"), SOURCE_FACES, FrameOptions(), analysis)
+    assert plan.reason == (f"faces: kept 1 of 2 whole; 1 cut: {TOO_SMALL_TO_STEER}; subject; "
+                           "1 of 1 smaller faces cut (sparing them cost too much of the subject)")
+    assert [o.in_window for o in plan.face_outcomes] == ["whole", "cut"]
+
+
 def test_avoid_says_which_faces_it_could_not_keep_out():
     in_every_window = Face(480, 300, 520, 340, 0.9)  # 1000x900 to 9:16: every window holds it
     avoidable = Face(900, 300, 960, 360, 0.9)

@@ -141,10 +141,14 @@ def photo(tmp_path):
 
 def test_upload_see_the_face_rule_blur_and_download(server, browser, photo, tmp_path):
     page = browser.new_page()
-    problems, requests = [], []
+    problems, requests, choosers = [], [], []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
+    # Listening for the file chooser from the start: the browser intercepts the dialog only once
+    # a listener exists, and a listener added just before the key press (expect_file_chooser)
+    # raced with it on a loaded machine, so the dialog opened unseen now and then.
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     base = f"http://127.0.0.1:{server.port}"
     page.goto(base + "/")
     page.wait_for_selector("#target option[value='sora-2']", state="attached")
@@ -154,9 +158,13 @@ def test_upload_see_the_face_rule_blur_and_download(server, browser, photo, tmp_
     page.locator("a.docs").focus()
     page.keyboard.press("Tab")
     assert page.locator("#file:focus").count() == 1
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(photo))
+    page.keyboard.press("Space")
+    for _ in range(300):  # up to 15 s
+        if choosers:
+            break
+        page.wait_for_timeout(50)
+    assert len(choosers) == 1, "Space on the focused file input did not open the file chooser"
+    choosers[0].set_files(str(photo))
 
     faces_rule = page.locator(".rule[data-rule='faces']")
     faces_rule.wait_for()

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import ConstraintError
+from ..errors import ConstraintError, FacesFoundError
 from ..options import Limits
 from ..pipeline import FROM_TARGET, frame_sizes
 from .naming import write_output
@@ -33,7 +33,8 @@ def frame_item(task: Task) -> tuple[ItemRecord, ...]:
         results = frame_sizes(task.input, list(task.sizes), options=task.job.options)
     except ConstraintError as error:
         if len(task.sizes) == 1:
-            return task.failed(ErrorInfo.from_exception(error), timings=Timings(total=_ms_since(started)))
+            return task.failed(ErrorInfo.from_exception(error), timings=Timings(total=_ms_since(started)),
+                               faces=error.faces if isinstance(error, FacesFoundError) else ())
         # One size's constraint (faces refused at that size, say) must not fail the others.
         return tuple(record for size in task.sizes
                      for record in frame_item(replace(task, sizes=(size,))))

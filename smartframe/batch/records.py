@@ -136,7 +136,8 @@ class ItemRecord:
     ``status`` is ``"done"`` or ``"failed"``. For ``done``: ``output`` (absolute path),
     ``target`` (resolved target name), ``format``, ``file_bytes``, ``quality``, ``crop_box``
     and ``faces`` (source pixels after EXIF orientation, ``(x0, y0, x1, y1)``), ``strategy``,
-    ``warnings``. For ``failed``: ``error``. Both: ``timings_ms``, ``settings`` (the
+    ``warnings``. For ``failed``: ``error``, and ``faces`` when the faces were refused
+    (``faces="reject"`` or a target that refuses them). Both: ``timings_ms``, ``settings`` (the
     :attr:`Job.settings` digest) and ``worker`` (``host:pid``).
     """
 
@@ -208,12 +209,12 @@ class Task:
     job: Job
 
     def failed(self, error: ErrorInfo, *, timings: Timings = Timings(),
-               worker: str | None = None) -> tuple[ItemRecord, ...]:
+               worker: str | None = None, faces: tuple[Face, ...] = ()) -> tuple[ItemRecord, ...]:
         """One ``failed`` record per size, all for the same reason. ``worker`` defaults to
-        this process."""
+        this process; ``faces``: the faces that caused a refusal (source pixels)."""
         return tuple(ItemRecord(input=self.input, size=size, status="failed",
-                                settings=self.job.settings, error=error, timings_ms=timings,
-                                worker=worker or _worker_name())
+                                settings=self.job.settings, faces=tuple(faces), error=error,
+                                timings_ms=timings, worker=worker or _worker_name())
                      for size in self.sizes)
 
     def timed_out(self, timeout: float, aftermath: str, *, worker: str | None = None) -> tuple[ItemRecord, ...]:
