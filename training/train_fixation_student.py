@@ -364,18 +364,7 @@ def run_train(args) -> Path:
     print(f"train: validation {validation}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out.with_suffix(".pt"))
-    torch.onnx.export(model, torch.zeros(1, 3, 96, 128), str(args.out), input_names=["rgb"],
-                      output_names=["fixation"], opset_version=17, dynamo=False,
-                      dynamic_axes={"rgb": {2: "H", 3: "W"}, "fixation": {2: "h", 3: "w"}})
-    probe = torch.rand(1, 3, 112, 160, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected = model(probe).numpy()
-    net = cv2.dnn.readNetFromONNX(str(args.out))
-    net.setInput(probe.numpy())
-    difference = float(np.abs(net.forward() - expected).max())
-    if difference > 1e-4:
-        raise SystemExit(f"the exported ONNX differs from torch by {difference:.2e} in cv2.dnn")
-    onnx_sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    onnx_sha, difference = subject_recipe.export_checked(model, args.out, "fixation")
     record = {name: (str(value) if isinstance(value, Path) else value) for name, value in vars(args).items()}
     record.update(parameters=parameters, photos=len(images), data_list_sha256=list_digest(rows),
                   loss_per_epoch=history, validation=validation, onnx_sha256=onnx_sha,
@@ -412,22 +401,6 @@ def evaluate(model, args) -> dict:
 
 # --- check -----------------------------------------------------------------------------------
 
-def run_check(args) -> int:
-    new_sha = hashlib.sha256(args.model.read_bytes()).hexdigest()
-    old_sha = hashlib.sha256(args.against.read_bytes()).hexdigest()
-    print(f"check: {args.model} SHA-256 {new_sha}\n       {args.against} SHA-256 {old_sha}")
-    if new_sha == old_sha:
-        print("check: PASS, bit-for-bit the shipped file")
-        return 0
-    worst = max(float(np.abs(subject_recipe.student_map(args.model, image)
-                             - subject_recipe.student_map(args.against, image)).max())
-                for image in subject_recipe.probe_images())
-    status = "PASS" if worst <= args.tolerance else "FAIL"
-    print(f"check: {status}, checksums differ; max |map difference| on the probe images {worst:.4f} "
-          f"(tolerance {args.tolerance})")
-    return 0 if status == "PASS" else 1
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -462,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "two_head", None) is not None and set(args.freeze.split(",")) != set(TWO_HEAD_FREEZE.split(",")):
         parser.error(f"--two-head needs the whole encoder frozen: --freeze {TWO_HEAD_FREEZE}")
     if args.stage == "check":
-        return run_check(args)
+        return subject_recipe.run_check(args)
     if args.stage in ("prepare", "all"):
         run_prepare(args)
     if args.stage in ("train", "all"):

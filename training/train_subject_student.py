@@ -300,19 +300,7 @@ def run_train(args) -> Path:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     torch.save(model.state_dict(), args.out.with_suffix(".pt"))
-    torch.onnx.export(model, torch.zeros(1, 3, 96, 128), str(args.out), input_names=["rgb"],
-                      output_names=["subject"], opset_version=17, dynamo=False,
-                      dynamic_axes={"rgb": {2: "H", 3: "W"}, "subject": {2: "h", 3: "w"}})
-    # The export must run in OpenCV's cv2.dnn (smartframe's runtime) as it runs in torch.
-    probe = torch.rand(1, 3, 112, 160, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected = model(probe).numpy()
-    net = cv2.dnn.readNetFromONNX(str(args.out))
-    net.setInput(probe.numpy())
-    difference = float(np.abs(net.forward() - expected).max())
-    if difference > 1e-4:
-        raise SystemExit(f"the exported ONNX differs from torch by {difference:.2e} in cv2.dnn")
-    onnx_sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    onnx_sha, difference = export_checked(model, args.out, "subject")
     record = {name: (str(value) if isinstance(value, Path) else value) for name, value in vars(args).items()
               if name not in ("func",)}
     record.update(parameters=parameters, photos=len(rows), samples=len(images),
@@ -323,6 +311,28 @@ def run_train(args) -> Path:
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"train: {parameters} parameters -> {args.out} (SHA-256 {onnx_sha})", flush=True)
     return args.out
+
+
+def export_checked(model, path: Path, output: str) -> tuple[str, float]:
+    """Export a trained student (in eval mode) to ONNX at ``path``: opset 17, input ``rgb``
+    N x 3 x H x W and the one output named ``output``, both with free spatial sizes. The export
+    must run in OpenCV's cv2.dnn (smartframe's runtime) as it runs in torch: within 1e-4 on a
+    seeded probe, else SystemExit. Returns the file's SHA-256 and the largest difference. Both
+    recipes (subject and fixation) export through here."""
+    import torch
+
+    torch.onnx.export(model, torch.zeros(1, 3, 96, 128), str(path), input_names=["rgb"],
+                      output_names=[output], opset_version=17, dynamo=False,
+                      dynamic_axes={"rgb": {2: "H", 3: "W"}, output: {2: "h", 3: "w"}})
+    probe = torch.rand(1, 3, 112, 160, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(probe).numpy()
+    net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(probe.numpy())
+    difference = float(np.abs(net.forward() - expected).max())
+    if difference > 1e-4:
+        raise SystemExit(f"the exported ONNX differs from torch by {difference:.2e} in cv2.dnn")
+    return hashlib.sha256(path.read_bytes()).hexdigest(), difference
 
 
 # --- check -----------------------------------------------------------------------------------
@@ -348,14 +358,16 @@ def student_map(path: Path, rgb: np.ndarray, side: int = 160) -> np.ndarray:
 
 
 def run_check(args) -> int:
-    shipped = args.against
+    """``check``: the model against ``--against`` (the shipped file): the SHA-256 first, then the
+    largest map difference on the probe images, within ``--tolerance``. 0 on PASS, 1 on FAIL.
+    The fixation recipe's ``check`` is this one."""
     new_sha = hashlib.sha256(args.model.read_bytes()).hexdigest()
-    old_sha = hashlib.sha256(shipped.read_bytes()).hexdigest()
-    print(f"check: {args.model} SHA-256 {new_sha}\n       {shipped} SHA-256 {old_sha}")
+    old_sha = hashlib.sha256(args.against.read_bytes()).hexdigest()
+    print(f"check: {args.model} SHA-256 {new_sha}\n       {args.against} SHA-256 {old_sha}")
     if new_sha == old_sha:
         print("check: PASS, bit-for-bit the shipped file")
         return 0
-    worst = max(float(np.abs(student_map(args.model, image) - student_map(shipped, image)).max())
+    worst = max(float(np.abs(student_map(args.model, image) - student_map(args.against, image)).max())
                 for image in probe_images())
     status = "PASS" if worst <= args.tolerance else "FAIL"
     print(f"check: {status}, checksums differ; max |map difference| on the probe images {worst:.4f} "
