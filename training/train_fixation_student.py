@@ -387,10 +387,10 @@ def evaluate(model, args) -> dict:
     scores = {"student": ([], []), "centre": ([], [])}
     with torch.no_grad():
         for image, target in zip(images, maps):
-            h, w = subject_recipe.input_dims(*image.shape[:2], args.side)
-            x = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+            tensor = subject_recipe.student_input(image, args.side)
+            h, w = tensor.shape[2:]
             y = torch.from_numpy(cv2.resize(target, (w // 4, h // 4), interpolation=cv2.INTER_AREA))[None, None]
-            predicted = model(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)[None])))
+            predicted = model(torch.from_numpy(tensor))
             for name, p in (("student", predicted), ("centre", torch.from_numpy(centre_map(h // 4, w // 4))[None, None])):
                 kl, cc = losses(p, y)
                 scores[name][0].append(float(cc))

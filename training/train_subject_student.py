@@ -349,11 +349,18 @@ def probe_images() -> list[np.ndarray]:
     return images
 
 
-def student_map(path: Path, rgb: np.ndarray, side: int = 160) -> np.ndarray:
-    net = cv2.dnn.readNetFromONNX(str(path))
+def student_input(rgb: np.ndarray, side: int = 160) -> np.ndarray:
+    """A student's input for an RGB uint8 image: area-resized to :func:`input_dims` (``side`` on
+    the longer side), 0..1, float32 1 x 3 x H x W. The recipes' validation, check and the
+    two-head stages all feed their networks this way."""
     h, w = input_dims(*rgb.shape[:2], side)
     x = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    net.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def student_map(path: Path, rgb: np.ndarray, side: int = 160) -> np.ndarray:
+    net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(student_input(rgb, side))
     return net.forward()[0, 0]
 
 

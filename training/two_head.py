@@ -113,11 +113,7 @@ def run_net(net, tensor: np.ndarray, names=None):
 
 
 def probe_tensors() -> list[np.ndarray]:
-    tensors = []
-    for image in subject_recipe.probe_images():
-        h, w = subject_recipe.input_dims(*image.shape[:2], 160)
-        x = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        tensors.append(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    tensors = [subject_recipe.student_input(image, 160) for image in subject_recipe.probe_images()]
     rng = np.random.default_rng(1)
     tensors += [rng.random((1, 3, 112, 160), dtype=np.float32), rng.random((1, 3, 160, 96), dtype=np.float32)]
     return tensors
@@ -127,8 +123,8 @@ def check_combined(path: Path, subject_path: Path, fixation_path: Path) -> None:
     both = cv2.dnn.readNetFromONNX(str(path))
     subject = cv2.dnn.readNetFromONNX(str(subject_path))
     fixation = cv2.dnn.readNetFromONNX(str(fixation_path))
-    worst = 0.0
-    for tensor in probe_tensors():
+    worst, probes = 0.0, probe_tensors()
+    for tensor in probes:
         s, f = run_net(both, tensor, ["subject", "fixation"])
         if not np.array_equal(s, run_net(subject, tensor)):
             raise SystemExit(f"{path}: its subject output is not the subject student's bit for bit")
@@ -137,7 +133,7 @@ def check_combined(path: Path, subject_path: Path, fixation_path: Path) -> None:
         raise SystemExit(f"{path}: its fixation output differs from {fixation_path} by {worst:.2e}")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     print(f"combine: {path} ({path.stat().st_size} bytes, SHA-256 {sha}): subject bit for bit the subject "
-          f"student's, fixation within {worst:.1e} of {fixation_path.name} on {len(probe_tensors())} probes")
+          f"student's, fixation within {worst:.1e} of {fixation_path.name} on {len(probes)} probes")
 
 
 def run_evaluate(args) -> None:
@@ -149,9 +145,8 @@ def run_evaluate(args) -> None:
     shipped = cv2.dnn.readNetFromONNX(str(args.against))
     scores: dict[str, tuple[list, list]] = {"two-head": ([], []), "shipped": ([], []), "centre": ([], [])}
     for image, target in zip(images, maps):
-        h, w = subject_recipe.input_dims(*image.shape[:2], args.side)
-        x = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        tensor = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        tensor = subject_recipe.student_input(image, args.side)
+        h, w = tensor.shape[2:]
         y = torch.from_numpy(cv2.resize(target, (w // 4, h // 4), interpolation=cv2.INTER_AREA))[None, None]
         for name, p in (("two-head", run_net(both, tensor, ["fixation"])[0]), ("shipped", run_net(shipped, tensor)),
                         ("centre", fixation_recipe.centre_map(h // 4, w // 4)[None, None])):
